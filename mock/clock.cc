@@ -1,0 +1,102 @@
+#include "mock/clock.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+namespace ismscode::mock {
+
+Clock::Clock(Options options) : options_(options) { Reset(); }
+
+TimePoint Clock::Now() const {
+  std::lock_guard lock(mutex_);
+  Duration flowed{};
+  if (!options_.frozen) {
+    flowed = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started_);
+  }
+  return origin_ + flowed + advanced_;
+}
+
+void Clock::Advance(Duration by) {
+  if (by <= Duration::zero()) return;
+  std::lock_guard lock(mutex_);
+  advanced_ += by;
+}
+
+void Clock::Reset() {
+  std::lock_guard lock(mutex_);
+  origin_ = options_.start_time.value_or(std::chrono::system_clock::now());
+  started_ = std::chrono::steady_clock::now();
+  advanced_ = Duration::zero();
+}
+
+Duration Clock::Scaled(double seconds) const {
+  const double scaled = seconds * options_.time_scale;
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(scaled));
+}
+
+Duration Clock::advanced() const {
+  std::lock_guard lock(mutex_);
+  return advanced_;
+}
+
+namespace {
+std::tm ToUtc(TimePoint t) {
+  const std::time_t secs =
+      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return tm;
+}
+}  // namespace
+
+std::string FormatRfc3339(TimePoint t) {
+  const std::tm tm = ToUtc(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string FormatHttpDate(TimePoint t) {
+  const std::tm tm = ToUtc(t);
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
+  return buf;
+}
+
+std::optional<TimePoint> ParseRfc3339(const std::string& text) {
+  int y, mo, d, h, mi, s, consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) !=
+      6) {
+    return std::nullopt;
+  }
+  std::string rest = text.substr(consumed);
+  double fraction = 0;
+  if (!rest.empty() && rest[0] == '.') {
+    size_t i = 1;
+    while (i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i]))) ++i;
+    if (i == 1) return std::nullopt;
+    fraction = std::stod("0" + rest.substr(0, i));
+    rest = rest.substr(i);
+  }
+  if (rest != "Z" && rest != "+00:00") return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  const std::time_t secs = timegm(&tm);
+  if (secs == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(secs) +
+         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(fraction));
+}
+
+}  // namespace ismscode::mock

@@ -1,0 +1,387 @@
+#include "mock/http_server.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <httplib.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <thread>
+
+#include "mock/json_fields.h"
+#include "mock/service.h"
+
+namespace ismscode::mock {
+
+namespace {
+
+// A worker pool that grows on demand: cpp-httplib holds a worker for the whole life of a
+// keep-alive connection, so a fixed pool makes client N+1 wait for someone's keep-alive
+// timeout. Threads are kept until shutdown.
+class ElasticThreadPool final : public httplib::TaskQueue {
+ public:
+  ElasticThreadPool(size_t min_threads, size_t max_threads) : max_threads_(max_threads) {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < min_threads; ++i) Spawn();
+  }
+  ~ElasticThreadPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(fn));
+    if (jobs_.size() > idle_ && threads_.size() < max_threads_) Spawn();
+    cond_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (shutdown_) return;
+      shutdown_ = true;
+    }
+    cond_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+ private:
+  void Spawn() {
+    threads_.emplace_back([this] { Work(); });
+  }
+
+  void Work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mutex_);
+        ++idle_;
+        cond_.wait(lock, [&] { return shutdown_ || !jobs_.empty(); });
+        --idle_;
+        if (jobs_.empty()) return;  // shutdown, nothing left to do
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+
+  const size_t max_threads_;
+  std::mutex mutex_;
+  std::condition_variable cond_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool shutdown_ = false;
+};
+
+// Gives access to the listening socket, which cpp-httplib keeps protected, to widen its
+// compiled-in backlog of 5.
+template <class Base>
+class TunedServer : public Base {
+ public:
+  using Base::Base;
+  void WidenBacklog(int backlog) { ::listen(this->svr_sock_, backlog); }
+};
+
+std::string AddressOf(const sockaddr_storage& ss, int* port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    *port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    *port = ntohs(in6->sin6_port);
+  } else {
+    *port = -1;
+  }
+  return buf;
+}
+
+// cpp-httplib does not hand the connection's socket to handlers; find it by its
+// addresses. Only fault injection needs it, so the scan of our descriptors is fine.
+int FindConnectionSocket(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
+    len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    int local_port = -1, peer_port = -1;
+    AddressOf(local, &local_port);
+    const std::string peer_addr = AddressOf(peer, &peer_port);
+    if (local_port == req.local_port && peer_port == req.remote_port &&
+        peer_addr == req.remote_addr) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// Ends every connection accepted on `port` (sockets bound to it locally that have a
+// peer). cpp-httplib's workers otherwise sit out their keep-alive timeout on stop.
+void ShutdownConnections(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
+    int local_port = -1;
+    AddressOf(local, &local_port);
+    len = sizeof peer;
+    if (local_port == port && getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+      shutdown(fd, SHUT_RDWR);
+    }
+  }
+  closedir(dir);
+}
+
+// Sends a TCP RST now: connect(AF_UNSPEC) disconnects the socket without closing the
+// descriptor, which cpp-httplib still owns and closes later.
+void ResetConnection(int fd) {
+  if (fd < 0) return;
+  linger lg{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  connect(fd, &unspec, sizeof unspec);
+}
+
+struct StatusText {
+  const char* code;
+  const char* message;
+};
+
+StatusText TextForStatus(int status) {
+  switch (status) {
+    case 404:
+      return {"not_found", "No such endpoint."};
+    case 405:
+      return {"method_not_allowed", "Method not allowed."};
+    case 413:
+      return {"payload_too_large", "The request body is too large."};
+    case 414:
+      return {"uri_too_long", "The request URI is too long."};
+    case 416:
+      return {"range_not_satisfiable", "Range requests are not supported."};
+    default:
+      if (status >= 500) return {"internal_error", "Internal error."};
+      return {"bad_request", "The request could not be parsed."};
+  }
+}
+
+}  // namespace
+
+struct MockHttpServer::Impl {
+  MockService& service;
+  ServerOptions options;
+  std::unique_ptr<httplib::Server> server;
+  std::thread thread;
+  int port = 0;
+  int stop_event = -1;  // eventfd, readable once stopping: wakes held requests
+  std::once_flag stopped;
+
+  Impl(MockService& s, ServerOptions o) : service(s), options(std::move(o)) {}
+  ~Impl() {
+    if (stop_event >= 0) close(stop_event);
+  }
+
+  // Waits until the peer hangs up, the server stops, or `seconds` pass. Returns true
+  // when the peer is still there.
+  bool Hold(int fd, double seconds) {
+    pollfd fds[2] = {{stop_event, POLLIN, 0}, {fd, POLLRDHUP, 0}};
+    const int nfds = fd >= 0 ? 2 : 1;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    for (;;) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return true;
+      const int n = poll(fds, nfds, static_cast<int>(std::min<int64_t>(left.count(), INT32_MAX)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return n == 0;
+      if (fds[0].revents) return false;
+      if (nfds == 2 && fds[1].revents) return false;
+    }
+  }
+
+  void Serve(const httplib::Request& req, httplib::Response& res) {
+    const std::string authorization = req.get_header_value("Authorization");
+    const std::string api_key = req.get_header_value("API-Key");
+    const std::string content_type = req.get_header_value("Content-Type");
+    HttpRequest in;
+    in.method = req.method;
+    in.path = req.path;
+    in.authorization = authorization;
+    in.api_key = api_key;
+    in.content_type = content_type;
+    in.body = req.body;
+    for (const auto& [k, v] : req.params) in.query.emplace_back(k, v);
+
+    HttpResponse out = service.Handle(in);
+    switch (out.disruption) {
+      case Disruption::kNone:
+        break;
+      case Disruption::kSlow:
+        Hold(FindConnectionSocket(req), out.disruption_seconds);
+        break;
+      case Disruption::kHang: {
+        const int fd = FindConnectionSocket(req);
+        Hold(fd, out.disruption_seconds);
+        ResetConnection(fd);
+        return;
+      }
+      case Disruption::kReset:
+        ResetConnection(FindConnectionSocket(req));
+        return;
+    }
+    res.status = out.status;
+    for (auto& [k, v] : out.headers) res.set_header(k, v);
+    res.set_content(std::move(out.body), out.content_type);
+  }
+
+  // Fills the JSON error body for answers cpp-httplib produces itself (400, 413, 414).
+  void ErrorBody(const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const StatusText text = TextForStatus(res.status);
+    const nlohmann::ordered_json body = {
+        {"status", "error"}, {"code", text.code}, {"message", text.message}};
+    res.set_content(SafeDump(body), "application/json");
+    service.metrics().CountRequest("unknown", res.status);
+  }
+};
+
+MockHttpServer::MockHttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+MockHttpServer::~MockHttpServer() { Stop(); }
+
+std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
+                                                      const ServerOptions& options,
+                                                      std::string* error) {
+  // A reset connection makes cpp-httplib's next write raise SIGPIPE; a server must not
+  // die of a client going away.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto impl = std::make_unique<Impl>(service, options);
+  const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
+  int bound = -1;
+  auto setup = [&](auto& server) -> bool {
+    server.set_tcp_nodelay(true);
+    // cpp-httplib's default sets SO_REUSEPORT, which lets a second server bind the same
+    // port and silently take half the traffic. Reuse of TIME_WAIT addresses is enough.
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server.set_keep_alive_max_count(options.keep_alive_max_requests);
+    server.set_keep_alive_timeout(options.keep_alive_timeout_seconds);
+    server.set_read_timeout(options.read_timeout_seconds, 0);
+    server.set_write_timeout(options.read_timeout_seconds, 0);
+    server.set_payload_max_length(options.max_body_bytes);
+    const size_t min_threads = std::min(options.min_threads, options.max_threads);
+    const size_t max_threads = options.max_threads;
+    server.new_task_queue = [min_threads, max_threads] {
+      return new ElasticThreadPool(min_threads, max_threads);
+    };
+    Impl* self = impl.get();
+    auto handler = [self](const httplib::Request& req, httplib::Response& res) {
+      self->Serve(req, res);
+    };
+    server.Get(".*", handler);
+    server.Post(".*", handler);
+    server.Put(".*", handler);
+    server.Patch(".*", handler);
+    server.Delete(".*", handler);
+    server.Options(".*", handler);
+    server.set_error_handler(
+        [self](const httplib::Request& req, httplib::Response& res) { self->ErrorBody(req, res); });
+    server.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                    std::exception_ptr) {
+      res.status = 500;
+      res.set_content(R"({"status":"error","code":"internal_error","message":"Internal error."})",
+                      "application/json");
+    });
+    bound = options.port == 0
+                ? server.bind_to_any_port(options.host)
+                : (server.bind_to_port(options.host, options.port) ? options.port : -1);
+    if (bound < 0) return false;
+    server.WidenBacklog(options.listen_backlog);
+    return true;
+  };
+
+  bool ok;
+  if (tls) {
+    if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+      *error = "HTTPS needs both a certificate file and a key file";
+      return nullptr;
+    }
+    auto server = std::make_unique<TunedServer<httplib::SSLServer>>(options.tls_cert_file.c_str(),
+                                                                    options.tls_key_file.c_str());
+    if (!server->is_valid()) {
+      *error = "cannot load the TLS certificate '" + options.tls_cert_file + "' or key '" +
+               options.tls_key_file + "' (PEM files, matching pair)";
+      return nullptr;
+    }
+    ok = setup(*server);
+    impl->server = std::move(server);
+  } else {
+    auto server = std::make_unique<TunedServer<httplib::Server>>();
+    ok = setup(*server);
+    impl->server = std::move(server);
+  }
+  if (!ok) {
+    *error = "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
+             std::strerror(errno);
+    return nullptr;
+  }
+  impl->port = bound;
+  impl->stop_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  httplib::Server* server = impl->server.get();
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  impl->thread = std::thread([server, finished] {
+    server->listen_after_bind();
+    *finished = true;
+  });
+  // The socket already accepts into its backlog; wait until the loop runs so that
+  // stop() (which needs is_running()) works from here on.
+  while (!server->is_running() && !*finished) std::this_thread::yield();
+  return std::unique_ptr<MockHttpServer>(new MockHttpServer(std::move(impl)));
+}
+
+int MockHttpServer::port() const { return impl_->port; }
+
+std::string MockHttpServer::base_url() const {
+  const bool tls = !impl_->options.tls_cert_file.empty();
+  std::string host = impl_->options.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(impl_->port);
+}
+
+void MockHttpServer::Stop() {
+  std::call_once(impl_->stopped, [this] {
+    impl_->service.SetDraining(true);
+    const uint64_t one = 1;
+    if (write(impl_->stop_event, &one, sizeof one) < 0) {
+      // Nothing to release: the eventfd cannot fail here short of a broken descriptor.
+    }
+    impl_->server->stop();
+    ShutdownConnections(impl_->port);
+    if (impl_->thread.joinable()) impl_->thread.join();
+  });
+}
+
+}  // namespace ismscode::mock

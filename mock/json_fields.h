@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace ismscode::mock {
+
+// Reads the fields of one JSON object for a parser that reports the first problem with
+// its full path ("offers[2].sms.delay.kind: expected one of ..."). Absent optional fields
+// leave the output untouched. After the first error every call is a no-op.
+class FieldReader {
+ public:
+  FieldReader(const nlohmann::ordered_json& object, std::string path, std::string* error);
+
+  bool ok() const { return error_->empty(); }
+  bool Has(const char* name) const;
+  std::string PathOf(const char* name) const { return path_ + "." + name; }
+
+  void String(const char* name, std::string* out, bool required = false);
+  void Number(const char* name, double* out, double min, double max, bool required = false);
+  void Integer(const char* name, int64_t* out, int64_t min, int64_t max, bool required = false);
+  void Integer(const char* name, int* out, int min, int max, bool required = false);
+  void Bool(const char* name, bool* out);
+  // Fails on any field not in `known`: a typo in a scenario is an error, not a silent default.
+  void RejectUnknown(std::initializer_list<const char*> known);
+  void Fail(const std::string& field_path, const std::string& message);
+
+ private:
+  const nlohmann::ordered_json* Field(const char* name, bool required);
+
+  const nlohmann::ordered_json& object_;
+  std::string path_;
+  std::string* error_;
+};
+
+// Turns a nlohmann parse error into "line L, column C: <reason>".
+std::string DescribeParseError(const std::string& text,
+                               const nlohmann::ordered_json::parse_error& e);
+
+// Serialises with invalid UTF-8 replaced (U+FFFD), so echoing client bytes never throws.
+inline std::string SafeDump(const nlohmann::ordered_json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace ismscode::mock

@@ -1,0 +1,69 @@
+#include "mock/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace ismscode::mock {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+
+MockMetrics::MockMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(BuildCounter()
+                    .Name("ismscode_mock_requests_total")
+                    .Help("HTTP requests answered by the mock, by endpoint and status code")
+                    .Register(*registry_)),
+      numbers_issued_(BuildCounter()
+                          .Name("ismscode_mock_numbers_issued_total")
+                          .Help("Numbers handed out by POST /numbers/request")
+                          .Register(*registry_)),
+      sms_delivered_(BuildCounter()
+                         .Name("ismscode_mock_sms_delivered_total")
+                         .Help("SMS that became visible on GET /numbers/:id/sms")
+                         .Register(*registry_)),
+      faults_(BuildCounter()
+                  .Name("ismscode_mock_faults_injected_total")
+                  .Help("Injected faults that fired, by kind")
+                  .Register(*registry_)),
+      active_numbers_(BuildGauge()
+                          .Name("ismscode_mock_numbers_active")
+                          .Help("Numbers whose reservation has not expired")
+                          .Register(*registry_)
+                          .Add({})) {}
+
+prometheus::Counter& MockMetrics::Get(prometheus::Family<prometheus::Counter>& family,
+                                      const std::map<std::string, std::string>& labels) {
+  std::string cache_key = std::to_string(reinterpret_cast<uintptr_t>(&family));
+  for (const auto& [k, v] : labels) cache_key += '\x1f' + v;
+  std::lock_guard lock(cache_mutex_);
+  auto it = cache_.find(cache_key);
+  if (it == cache_.end()) it = cache_.emplace(cache_key, &family.Add(labels)).first;
+  return *it->second;
+}
+
+void MockMetrics::CountRequest(std::string_view endpoint, int status) {
+  Get(requests_, {{"endpoint", std::string(endpoint)}, {"status", std::to_string(status)}})
+      .Increment();
+}
+
+void MockMetrics::CountNumberIssued(const std::string& country, const std::string& service) {
+  Get(numbers_issued_, {{"country", country}, {"service", service}}).Increment();
+}
+
+void MockMetrics::CountSmsDelivered(const std::string& service) {
+  Get(sms_delivered_, {{"service", service}}).Increment();
+}
+
+void MockMetrics::CountFault(std::string_view kind) {
+  Get(faults_, {{"kind", std::string(kind)}}).Increment();
+}
+
+std::string MockMetrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace ismscode::mock

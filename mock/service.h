@@ -1,0 +1,148 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mock/clock.h"
+#include "mock/faults.h"
+#include "mock/journal.h"
+#include "mock/metrics.h"
+#include "mock/random.h"
+#include "mock/scenario.h"
+
+namespace ismscode::mock {
+
+// A request as the service needs it, independent of the HTTP library.
+struct HttpRequest {
+  std::string_view method;  // GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS
+  std::string_view path;    // decoded, without the query
+  std::string_view authorization, api_key, content_type;
+  std::string_view body;
+  std::vector<std::pair<std::string, std::string>> query;
+
+  std::string_view Query(std::string_view name) const;
+};
+
+// What the HTTP layer does to the connection instead of (or before) answering.
+enum class Disruption { kNone, kSlow, kHang, kReset };
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  Disruption disruption = Disruption::kNone;
+  double disruption_seconds = 0;  // kSlow: delay before answering; kHang: before dropping
+};
+
+// The whole mock, minus the sockets: the REST API of the document under /api/v3, the
+// control API under /_mock/v1, /healthz and /metrics. Every request is answered from
+// in-memory state guarded by one mutex; nothing here blocks or sleeps (a delayed SMS is
+// state with a due time). Thread-safe.
+class MockService {
+ public:
+  struct Options {
+    uint64_t seed = 1;
+    Clock::Options clock;
+    size_t journal_capacity = 1000;
+    std::string admin_token;  // empty: the control API is open
+  };
+
+  MockService(Scenario scenario, Options options);
+
+  HttpResponse Handle(const HttpRequest& request);
+
+  // While draining, /healthz answers 503 so that load balancers and tests stop sending.
+  void SetDraining(bool draining);
+
+  const Clock& clock() const { return clock_; }
+  MockMetrics& metrics() { return metrics_; }
+
+ private:
+  struct ScheduledSms {
+    TimePoint due;
+    std::string from, text, code, raw_code;
+    std::string origin;  // "scheduled", "resend", "injected"
+    bool lost = false;
+    bool delivered = false;  // became visible (counted once)
+  };
+  struct NumberState {
+    std::string id, phone, country, service, key;
+    TimePoint created, expires;
+    std::vector<ScheduledSms> sms;  // ordered by due time
+  };
+  struct AccountState {
+    int64_t balance_micros = 0;
+    std::optional<RateLimit> rate_limit;
+    int64_t window_index = -1;
+    int64_t window_count = 0;
+  };
+  struct OfferState {
+    Offer offer;
+    TimePoint last_restock;
+  };
+
+  // Routing.
+  HttpResponse HandleRest(const HttpRequest& req, std::string_view route, JournalEntry& entry);
+  HttpResponse HandleControl(const HttpRequest& req, std::string_view route);
+
+  // REST endpoints (mutex held).
+  HttpResponse ListCountries();
+  HttpResponse ListServices();
+  HttpResponse RequestNumber(const std::string& key, const std::string& country,
+                             const std::string& service, JournalEntry& entry);
+  HttpResponse ListSms(const std::string& key, const std::string& number_id);
+
+  // Control endpoints (mutex held).
+  HttpResponse CreateAccount(const nlohmann::ordered_json& body);
+  HttpResponse UpdateAccount(const std::string& key, const nlohmann::ordered_json& body);
+  HttpResponse UpdateOffer(const std::string& country, const std::string& service,
+                           const nlohmann::ordered_json& body);
+  HttpResponse InjectSms(const std::string& number_id, const nlohmann::ordered_json& body);
+  nlohmann::ordered_json AccountJson(const std::string& key, const AccountState& a) const;
+  nlohmann::ordered_json NumberJson(NumberState& n);
+
+  // State helpers (mutex held).
+  void LoadScenario(const Scenario& scenario);
+  std::optional<int> RateLimitRetryAfter(AccountState& account);
+  OfferState* FindOffer(const std::string& country, const std::string& service);
+  void Restock(OfferState& offer);
+  std::string PickPhone(const Country& country);
+  void ScheduleSms(NumberState& number, const SmsSpec& spec);
+  void MarkDelivered(NumberState& number);
+  void PurgeExpired();
+  const Country* FindCountry(const std::string& code) const;
+  bool KnownService(const std::string& service) const;
+
+  HttpResponse Error(int status, std::string_view code, std::string_view message);
+  HttpResponse Json(int status, const nlohmann::ordered_json& body);
+  HttpResponse FaultResponse(const FaultSpec& fault);
+
+  mutable std::mutex mutex_;
+  const Options options_;
+  Clock clock_;
+  Random random_;
+  MockMetrics metrics_;
+  Journal journal_;
+  FaultSet faults_;
+  Scenario scenario_;
+  bool draining_ = false;
+
+  std::unordered_map<std::string, AccountState> accounts_;
+  std::map<std::pair<std::string, std::string>, OfferState> offers_;
+  std::unordered_map<std::string, NumberState> numbers_;
+  std::deque<std::string> numbers_by_age_;             // for purging expired numbers
+  std::unordered_map<std::string, TimePoint> phones_;  // phone -> reservation end
+  std::string countries_body_, services_body_;         // fixed per scenario
+};
+
+}  // namespace ismscode::mock

@@ -1,0 +1,112 @@
+#include "mock/flags.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace ismscode::mock {
+namespace {
+
+std::optional<MockConfig> Parse(std::vector<const char*> args, std::string* error,
+                                std::optional<std::string> env_token = std::nullopt) {
+  args.insert(args.begin(), "ismscode-mock");
+  return ParseMockFlags(
+      static_cast<int>(args.size()), args.data(), [&](const char*) { return env_token; }, error);
+}
+
+TEST(Flags, Defaults) {
+  std::string error;
+  auto c = Parse({}, &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->server.host, "127.0.0.1");
+  EXPECT_EQ(c->server.port, kDefaultPort);
+  EXPECT_EQ(c->scenario, "default");
+  EXPECT_EQ(c->service.seed, 1u);
+  EXPECT_DOUBLE_EQ(c->service.clock.time_scale, 1.0);
+  EXPECT_TRUE(c->service.admin_token.empty());
+}
+
+TEST(Flags, EveryFlagInBothSpellings) {
+  std::string error;
+  auto c = Parse({"--host",
+                  "0.0.0.0",
+                  "--port=0",
+                  "--scenario",
+                  "ci-fast",
+                  "--seed=99",
+                  "--time-scale",
+                  "0.01",
+                  "--start-time",
+                  "2026-01-01T00:00:00Z",
+                  "--frozen-clock",
+                  "--tls-cert",
+                  "c.pem",
+                  "--tls-key=k.pem",
+                  "--journal-size",
+                  "10",
+                  "--max-body-bytes",
+                  "4096",
+                  "--max-threads",
+                  "64",
+                  "--port-file",
+                  "/tmp/p"},
+                 &error);
+  ASSERT_TRUE(c) << error;
+  EXPECT_EQ(c->server.host, "0.0.0.0");
+  EXPECT_EQ(c->server.port, 0);
+  EXPECT_EQ(c->scenario, "ci-fast");
+  EXPECT_EQ(c->service.seed, 99u);
+  EXPECT_DOUBLE_EQ(c->service.clock.time_scale, 0.01);
+  EXPECT_TRUE(c->service.clock.frozen);
+  EXPECT_EQ(FormatRfc3339(*c->service.clock.start_time), "2026-01-01T00:00:00Z");
+  EXPECT_EQ(c->server.tls_cert_file, "c.pem");
+  EXPECT_EQ(c->server.tls_key_file, "k.pem");
+  EXPECT_EQ(c->service.journal_capacity, 10u);
+  EXPECT_EQ(c->server.max_body_bytes, 4096u);
+  EXPECT_EQ(c->server.max_threads, 64u);
+  EXPECT_EQ(c->port_file, "/tmp/p");
+}
+
+TEST(Flags, BadFlagsAreNamed) {
+  const std::pair<std::vector<const char*>, const char*> cases[] = {
+      {{"--port", "http"}, "--port: expected a port number"},
+      {{"--port", "70000"}, "--port"},
+      {{"--port"}, "--port needs a value"},
+      {{"--time-scale", "0"}, "--time-scale"},
+      {{"--time-scale", "nan"}, "--time-scale"},
+      {{"--seed", "-1"}, "--seed"},
+      {{"--start-time", "yesterday"}, "--start-time"},
+      {{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+      {{"--admin-token-file", "/nonexistent"}, "--admin-token-file: cannot read"},
+      {{"--verbose"}, "unknown flag '--verbose'"},
+  };
+  for (const auto& [args, expected] : cases) {
+    std::string error;
+    EXPECT_FALSE(Parse(args, &error)) << expected;
+    EXPECT_NE(error.find(expected), std::string::npos) << "got: " << error;
+  }
+}
+
+TEST(Flags, AdminTokenFromEnvironmentFileOrFlag) {
+  std::string error;
+  EXPECT_EQ(Parse({}, &error, "from-env")->service.admin_token, "from-env");
+  const std::string path = ::testing::TempDir() + "/admin-token";
+  std::ofstream(path) << "from-file\n";
+  auto c = Parse({"--admin-token-file", path.c_str()}, &error, "from-env");
+  EXPECT_EQ(c->service.admin_token, "from-file");
+  EXPECT_FALSE(c->admin_token_on_argv);
+  auto argv = Parse({"--admin-token", "on-argv"}, &error);
+  EXPECT_EQ(argv->service.admin_token, "on-argv");
+  EXPECT_TRUE(argv->admin_token_on_argv);
+}
+
+TEST(Flags, UsageMentionsEveryPreset) {
+  const std::string usage = MockUsage();
+  for (const char* preset :
+       {"default", "stock-outs", "slow-sms", "lost-sms", "flaky-upstream", "ci-fast"}) {
+    EXPECT_NE(usage.find(preset), std::string::npos) << preset;
+  }
+}
+
+}  // namespace
+}  // namespace ismscode::mock

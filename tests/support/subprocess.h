@@ -1,0 +1,36 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ismscode::testing {
+
+// A child process with its stdout and stderr on pipes, for tests that run the real
+// binaries. Readiness is read from the child's own output, never waited for in time.
+class Subprocess {
+ public:
+  explicit Subprocess(std::vector<std::string> argv);
+  ~Subprocess();  // kills the child if still running
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  // The next line of stderr (without the newline), or nullopt at EOF or after
+  // timeout_seconds without a complete line.
+  std::optional<std::string> ReadStderrLine(double timeout_seconds = 30);
+  // Everything left on stdout until EOF.
+  std::string ReadAllStdout();
+  void Signal(int signal);
+  // Waits for exit; the exit code, or 128 + signal number.
+  int Wait();
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1, stderr_fd_ = -1;
+  std::string stderr_buffer_;
+  std::optional<int> status_;
+};
+
+}  // namespace ismscode::testing
