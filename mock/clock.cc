@@ -50,11 +50,34 @@ std::tm ToUtc(TimePoint t) {
 }
 }  // namespace
 
+namespace {
+// Two zero-padded digits; formatting by hand keeps printf off the hot path.
+char* Put2(char* p, int v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+  return p + 2;
+}
+}  // namespace
+
 std::string FormatRfc3339(TimePoint t) {
   const std::tm tm = ToUtc(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  const int year = tm.tm_year + 1900;
+  if (year < 0 || year > 9999) return "0000-01-01T00:00:00Z";
+  char buf[20];
+  char* p = Put2(buf, year / 100);
+  p = Put2(p, year % 100);
+  *p++ = '-';
+  p = Put2(p, tm.tm_mon + 1);
+  *p++ = '-';
+  p = Put2(p, tm.tm_mday);
+  *p++ = 'T';
+  p = Put2(p, tm.tm_hour);
+  *p++ = ':';
+  p = Put2(p, tm.tm_min);
+  *p++ = ':';
+  p = Put2(p, tm.tm_sec);
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 std::string FormatHttpDate(TimePoint t) {

@@ -220,15 +220,17 @@ struct MockHttpServer::Impl {
   }
 
   void Serve(const httplib::Request& req, httplib::Response& res) {
-    const std::string authorization = req.get_header_value("Authorization");
-    const std::string api_key = req.get_header_value("API-Key");
-    const std::string content_type = req.get_header_value("Content-Type");
+    // Views into cpp-httplib's request, which outlives this call: no copies.
+    auto header = [&req](const std::string& name) -> std::string_view {
+      auto it = req.headers.find(name);
+      return it == req.headers.end() ? std::string_view() : std::string_view(it->second);
+    };
     HttpRequest in;
     in.method = req.method;
     in.path = req.path;
-    in.authorization = authorization;
-    in.api_key = api_key;
-    in.content_type = content_type;
+    in.authorization = header("Authorization");
+    in.api_key = header("API-Key");
+    in.content_type = header("Content-Type");
     in.body = req.body;
     for (const auto& [k, v] : req.params) in.query.emplace_back(k, v);
 

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace ismscode::mock {
 
@@ -38,6 +39,11 @@ class FieldReader {
 // Turns a nlohmann parse error into "line L, column C: <reason>".
 std::string DescribeParseError(const std::string& text,
                                const nlohmann::ordered_json::parse_error& e);
+
+// Appends `text` as a JSON string literal (quotes included). For the hot paths, which
+// build their few fixed-shape bodies by hand; `text` must be valid UTF-8 (it comes from
+// templates or from parsed JSON).
+void AppendJsonString(std::string& out, std::string_view text);
 
 // Serialises with invalid UTF-8 replaced (U+FFFD), so echoing client bytes never throws.
 inline std::string SafeDump(const nlohmann::ordered_json& j, int indent = -1) {

@@ -17,11 +17,13 @@ namespace {
 
 // One JSON object per line on stderr.
 void Log(const char* level, const char* msg,
-         nlohmann::ordered_json fields = nlohmann::ordered_json::object()) {
-  fields["level"] = level;
-  fields["msg"] = msg;
-  fields["ts"] = ismscode::mock::FormatRfc3339(std::chrono::system_clock::now());
-  std::cerr << ismscode::mock::SafeDump(fields) << std::endl;
+         const nlohmann::ordered_json& fields = nlohmann::ordered_json::object()) {
+  nlohmann::ordered_json line = {
+      {"ts", ismscode::mock::FormatRfc3339(std::chrono::system_clock::now())},
+      {"level", level},
+      {"msg", msg}};
+  line.update(fields);
+  std::cerr << ismscode::mock::SafeDump(line) << std::endl;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <cstdio>
 #include <sstream>
 
 namespace ismscode::mock {
@@ -34,17 +35,28 @@ MockMetrics::MockMetrics()
                           .Add({})) {}
 
 prometheus::Counter& MockMetrics::Get(prometheus::Family<prometheus::Counter>& family,
-                                      const std::map<std::string, std::string>& labels) {
-  std::string cache_key = std::to_string(reinterpret_cast<uintptr_t>(&family));
-  for (const auto& [k, v] : labels) cache_key += '\x1f' + v;
+                                      Labels labels) {
+  // The cache key lives in a reused per-thread buffer: no allocation once warm.
+  thread_local std::string key;
+  key.assign(reinterpret_cast<const char*>(&family), sizeof(&family));
+  for (const auto& [name, value] : labels) {
+    key += '\x1f';
+    key += value;
+  }
   std::lock_guard lock(cache_mutex_);
-  auto it = cache_.find(cache_key);
-  if (it == cache_.end()) it = cache_.emplace(cache_key, &family.Add(labels)).first;
+  auto it = cache_.find(std::string_view(key));
+  if (it == cache_.end()) {
+    std::map<std::string, std::string> label_map;
+    for (const auto& [name, value] : labels) label_map.emplace(name, value);
+    it = cache_.emplace(key, &family.Add(label_map)).first;
+  }
   return *it->second;
 }
 
 void MockMetrics::CountRequest(std::string_view endpoint, int status) {
-  Get(requests_, {{"endpoint", std::string(endpoint)}, {"status", std::to_string(status)}})
+  char status_text[12];
+  const int n = std::snprintf(status_text, sizeof status_text, "%d", status);
+  Get(requests_, {{"endpoint", endpoint}, {"status", std::string_view(status_text, n)}})
       .Increment();
 }
 
@@ -56,9 +68,7 @@ void MockMetrics::CountSmsDelivered(const std::string& service) {
   Get(sms_delivered_, {{"service", service}}).Increment();
 }
 
-void MockMetrics::CountFault(std::string_view kind) {
-  Get(faults_, {{"kind", std::string(kind)}}).Increment();
-}
+void MockMetrics::CountFault(std::string_view kind) { Get(faults_, {{"kind", kind}}).Increment(); }
 
 std::string MockMetrics::Serialize() const {
   std::ostringstream out;

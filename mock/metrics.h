@@ -5,11 +5,13 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ismscode::mock {
 
@@ -35,8 +37,8 @@ class MockMetrics {
   std::string Serialize() const;
 
  private:
-  prometheus::Counter& Get(prometheus::Family<prometheus::Counter>& family,
-                           const std::map<std::string, std::string>& labels);
+  using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
+  prometheus::Counter& Get(prometheus::Family<prometheus::Counter>& family, Labels labels);
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;

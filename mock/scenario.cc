@@ -235,6 +235,13 @@ std::optional<Scenario> ScenarioFromJson(const json& j, std::string* error) {
         return std::nullopt;
       }
     }
+    int64_t pool = 0;
+    for (const NumberRange& nr : c.ranges) pool += nr.last - nr.first + 1;
+    if (pool > kMaxNumbersPerCountry) {
+      cr.Fail(cr.PathOf("ranges"),
+              "at most " + std::to_string(kMaxNumbersPerCountry) + " numbers per country");
+      return std::nullopt;
+    }
     s.countries.push_back(std::move(c));
   }
 

@@ -46,6 +46,9 @@ struct NumberRange {
   int width = 4;
 };
 
+// The mock keeps a free list per country; fictional ranges are far smaller anyway.
+inline constexpr int64_t kMaxNumbersPerCountry = 1'000'000;
+
 struct Country {
   std::string code, name, prefix;
   std::vector<NumberRange> ranges;

@@ -71,6 +71,15 @@ int64_t ToInt(std::string_view s, int64_t fallback) {
   return ec == std::errc() && ptr == s.data() + s.size() ? v : fallback;
 }
 
+// The metric label for an endpoint name: a static string, as labels outlive requests.
+std::string_view EndpointLabel(std::string_view endpoint) {
+  for (std::string_view known :
+       {kEndpointCountries, kEndpointServices, kEndpointRequestNumber, kEndpointListSms}) {
+    if (endpoint == known) return known;
+  }
+  return "unknown";
+}
+
 }  // namespace
 
 std::string_view HttpRequest::Query(std::string_view name) const {
@@ -110,7 +119,7 @@ void MockService::LoadScenario(const Scenario& scenario) {
   for (const Offer& o : scenario_.offers) offers_[{o.country, o.service}] = {o, now};
   numbers_.clear();
   numbers_by_age_.clear();
-  phones_.clear();
+  phones_.emplace(scenario_.countries);
 
   json countries = json::array();
   for (const Country& c : scenario_.countries) {
@@ -128,7 +137,9 @@ HttpResponse MockService::Json(int status, const json& body) {
 }
 
 HttpResponse MockService::Error(int status, std::string_view code, std::string_view message) {
-  return Json(status, {{"status", "error"}, {"code", code}, {"message", message}});
+  HttpResponse r = Json(status, {{"status", "error"}, {"code", code}, {"message", message}});
+  r.error_code = code;
+  return r;
 }
 
 HttpResponse MockService::Handle(const HttpRequest& req) {
@@ -145,19 +156,8 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
       entry.status = res.disruption == Disruption::kHang || res.disruption == Disruption::kReset
                          ? 0
                          : res.status;
-      if (res.status >= 400 && entry.status != 0) {
-        // Error bodies are ours and always carry a code; malformed ones have none.
-        const json body = json::parse(res.body, nullptr, false);
-        if (body.is_object() && body.contains("code")) entry.error_code = body["code"];
-      }
-      endpoint_label = entry.endpoint.empty() ? "unknown" : entry.endpoint;
-      if (endpoint_label != "unknown") {
-        // A string_view into the entry would dangle once it moves into the journal.
-        endpoint_label = entry.endpoint == kEndpointCountries       ? kEndpointCountries
-                         : entry.endpoint == kEndpointServices      ? kEndpointServices
-                         : entry.endpoint == kEndpointRequestNumber ? kEndpointRequestNumber
-                                                                    : kEndpointListSms;
-      }
+      if (entry.status != 0) entry.error_code = res.error_code;
+      endpoint_label = EndpointLabel(entry.endpoint);
       journal_.Append(std::move(entry));
     }
   } else if (StartsWith(req.path, kControlPrefix)) {
@@ -442,57 +442,33 @@ HttpResponse MockService::RequestNumber(const std::string& key, const std::strin
   do {
     n.id = "num_" + random_.Chars(12, "abcdefghijklmnopqrstuvwxyz0123456789");
   } while (numbers_.contains(n.id));
-  n.phone = PickPhone(*c);
   n.country = country;
   n.service = service;
   n.key = key;
   n.created = clock_.Now();
   n.expires = n.created + clock_.Scaled(scenario_.reservation_seconds);
+  n.phone = phones_->Take(country, n.created, n.expires, random_);
   ScheduleSms(n, offer->offer.sms);
-  phones_[n.phone] = n.expires;
   metrics_.CountNumberIssued(country, service);
   entry.number_id = n.id;
 
-  HttpResponse r = Json(200, {{"status", "success"},
-                              {"number",
-                               {{"id", n.id},
-                                {"phone", n.phone},
-                                {"country", n.country},
-                                {"service", n.service},
-                                {"expires_at", FormatRfc3339(n.expires)}}}});
+  // Built by hand (a hot path); every field is a validated code, slug or generated id.
+  HttpResponse r;
+  r.body.reserve(160);
+  r.body += R"({"status":"success","number":{"id":")";
+  r.body += n.id;
+  r.body += R"(","phone":")";
+  r.body += n.phone;
+  r.body += R"(","country":")";
+  r.body += n.country;
+  r.body += R"(","service":")";
+  r.body += n.service;
+  r.body += R"(","expires_at":")";
+  r.body += FormatRfc3339(n.expires);
+  r.body += R"("}})";
   numbers_by_age_.push_back(n.id);
   numbers_.emplace(n.id, std::move(n));
   return r;
-}
-
-std::string MockService::PickPhone(const Country& c) {
-  int64_t pool = 0;
-  for (const NumberRange& r : c.ranges) pool += r.last - r.first + 1;
-  const TimePoint now = clock_.Now();
-  const int64_t start = static_cast<int64_t>(random_.Below(static_cast<uint64_t>(pool)));
-  std::string fallback;
-  // Probe from a random start for a number nobody holds; when every number of the
-  // country is taken, reuse one (real providers recycle numbers too).
-  for (int64_t step = 0; step < pool; ++step) {
-    int64_t index = (start + step) % pool;
-    for (const NumberRange& r : c.ranges) {
-      const int64_t size = r.last - r.first + 1;
-      if (index >= size) {
-        index -= size;
-        continue;
-      }
-      std::string suffix = std::to_string(r.first + index);
-      if (static_cast<int>(suffix.size()) < r.width) {
-        suffix.insert(0, r.width - suffix.size(), '0');
-      }
-      std::string phone = r.prefix + suffix;
-      auto held = phones_.find(phone);
-      if (held == phones_.end() || held->second <= now) return phone;
-      if (fallback.empty()) fallback = std::move(phone);
-      break;
-    }
-  }
-  return fallback;
 }
 
 void MockService::ScheduleSms(NumberState& n, const SmsSpec& spec) {
@@ -528,8 +504,6 @@ void MockService::PurgeExpired() {
     auto it = numbers_.find(numbers_by_age_.front());
     if (it != numbers_.end()) {
       if (it->second.expires > horizon) break;
-      auto phone = phones_.find(it->second.phone);
-      if (phone != phones_.end() && phone->second <= it->second.expires) phones_.erase(phone);
       numbers_.erase(it);
     }
     numbers_by_age_.pop_front();
@@ -544,13 +518,24 @@ HttpResponse MockService::ListSms(const std::string& key, const std::string& num
   }
   NumberState& n = it->second;
   MarkDelivered(n);
-  json sms = json::array();
+  // Built by hand (the hottest path): {"status":"success","sms":[{from,text,received_at}]}
+  HttpResponse r;
+  r.body.reserve(64 + 160 * n.sms.size());
+  r.body += R"({"status":"success","sms":[)";
+  bool first = true;
   for (const ScheduledSms& s : n.sms) {
-    if (s.delivered) {
-      sms.push_back({{"from", s.from}, {"text", s.text}, {"received_at", FormatRfc3339(s.due)}});
-    }
+    if (!s.delivered) continue;
+    r.body += first ? R"({"from":)" : R"(,{"from":)";
+    first = false;
+    AppendJsonString(r.body, s.from);
+    r.body += R"(,"text":)";
+    AppendJsonString(r.body, s.text);
+    r.body += R"(,"received_at":")";
+    r.body += FormatRfc3339(s.due);
+    r.body += R"("})";
   }
-  return Json(200, {{"status", "success"}, {"sms", std::move(sms)}});
+  r.body += "]}";
+  return r;
 }
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include "mock/faults.h"
 #include "mock/journal.h"
 #include "mock/metrics.h"
+#include "mock/phone_pool.h"
 #include "mock/random.h"
 #include "mock/scenario.h"
 
@@ -40,6 +41,7 @@ struct HttpResponse {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string error_code;  // the body's "code" for errors (for the journal)
   Disruption disruption = Disruption::kNone;
   double disruption_seconds = 0;  // kSlow: delay before answering; kHang: before dropping
 };
@@ -71,7 +73,7 @@ class MockService {
   struct ScheduledSms {
     TimePoint due;
     std::string from, text, code, raw_code;
-    std::string origin;  // "scheduled", "resend", "injected"
+    const char* origin;  // "scheduled", "resend", "injected"
     bool lost = false;
     bool delivered = false;  // became visible (counted once)
   };
@@ -116,7 +118,6 @@ class MockService {
   std::optional<int> RateLimitRetryAfter(AccountState& account);
   OfferState* FindOffer(const std::string& country, const std::string& service);
   void Restock(OfferState& offer);
-  std::string PickPhone(const Country& country);
   void ScheduleSms(NumberState& number, const SmsSpec& spec);
   void MarkDelivered(NumberState& number);
   void PurgeExpired();
@@ -140,9 +141,9 @@ class MockService {
   std::unordered_map<std::string, AccountState> accounts_;
   std::map<std::pair<std::string, std::string>, OfferState> offers_;
   std::unordered_map<std::string, NumberState> numbers_;
-  std::deque<std::string> numbers_by_age_;             // for purging expired numbers
-  std::unordered_map<std::string, TimePoint> phones_;  // phone -> reservation end
-  std::string countries_body_, services_body_;         // fixed per scenario
+  std::deque<std::string> numbers_by_age_;      // for purging expired numbers
+  std::optional<PhonePool> phones_;             // rebuilt with each scenario
+  std::string countries_body_, services_body_;  // fixed per scenario
 };
 
 }  // namespace ismscode::mock
