@@ -161,6 +161,20 @@ TEST(ControlApi, JournalRecordsRestRequestsBoundedAndFiltered) {
   EXPECT_EQ(Body(mock.Control("GET", "journal"))["entries"].size(), 0u);
 }
 
+TEST(ControlApi, JournalRecordsErrorCodesAndFaults) {
+  MockFixture mock;
+  mock.Get("/api/v3/numbers/num_nope/sms");
+  mock.Control("POST", "faults", {{"kind", "http_503"}, {"count", 1}});
+  mock.Get("/api/v3/services");
+  const json entries = Body(mock.Control("GET", "journal"))["entries"];
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0]["status"], 404);
+  EXPECT_EQ(entries[0]["code"], "number_not_found");
+  EXPECT_EQ(entries[1]["status"], 503);
+  EXPECT_EQ(entries[1]["code"], "service_unavailable");
+  EXPECT_EQ(entries[1]["fault"], "http_503");
+}
+
 TEST(ControlApi, ResetRestoresTheScenarioAndReplaysTheSameDraws) {
   MockFixture mock;
   const std::string first = mock.BuyNumber("US", "google");
