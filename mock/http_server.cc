@@ -103,36 +103,18 @@ std::string AddressOf(const sockaddr_storage& ss, int* port) {
   return buf;
 }
 
-// cpp-httplib does not hand the connection's socket to handlers; find it by its
-// addresses. Only fault injection needs it, so the scan of our descriptors is fine.
-int FindConnectionSocket(const httplib::Request& req) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (!dir) return -1;
-  int found = -1;
-  while (dirent* e = readdir(dir)) {
-    const int fd = std::atoi(e->d_name);
-    if (fd <= 2) continue;
-    sockaddr_storage local{}, peer{};
-    socklen_t len = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
-    len = sizeof peer;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
-    int local_port = -1, peer_port = -1;
-    AddressOf(local, &local_port);
-    const std::string peer_addr = AddressOf(peer, &peer_port);
-    if (local_port == req.local_port && peer_port == req.remote_port &&
-        peer_addr == req.remote_addr) {
-      found = fd;
-      break;
-    }
-  }
-  closedir(dir);
-  return found;
-}
+// One accepted TCP connection of this process, as seen from our side.
+struct Connection {
+  int fd;
+  int local_port, peer_port;
+  std::string peer_addr;
+};
 
-// Ends every connection accepted on `port` (sockets bound to it locally that have a
-// peer). cpp-httplib's workers otherwise sit out their keep-alive timeout on stop.
-void ShutdownConnections(int port) {
+// Calls `visit` for every connected socket of this process until it returns true.
+// cpp-httplib keeps its sockets to itself; only faults and Stop() need them, so a scan
+// of our descriptors is fine.
+template <class Visit>
+void ForEachConnection(Visit visit) {
   DIR* dir = opendir("/proc/self/fd");
   if (!dir) return;
   while (dirent* e = readdir(dir)) {
@@ -141,14 +123,36 @@ void ShutdownConnections(int port) {
     sockaddr_storage local{}, peer{};
     socklen_t len = sizeof local;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) continue;
-    int local_port = -1;
-    AddressOf(local, &local_port);
     len = sizeof peer;
-    if (local_port == port && getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
-      shutdown(fd, SHUT_RDWR);
-    }
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    Connection c{fd, -1, -1, {}};
+    AddressOf(local, &c.local_port);
+    c.peer_addr = AddressOf(peer, &c.peer_port);
+    if (visit(c)) break;
   }
   closedir(dir);
+}
+
+// The socket of the connection that carried `req`, or -1.
+int FindConnectionSocket(const httplib::Request& req) {
+  int found = -1;
+  ForEachConnection([&](const Connection& c) {
+    if (c.local_port == req.local_port && c.peer_port == req.remote_port &&
+        c.peer_addr == req.remote_addr) {
+      found = c.fd;
+    }
+    return found >= 0;
+  });
+  return found;
+}
+
+// Ends every connection accepted on `port`: cpp-httplib's workers otherwise sit out
+// their keep-alive timeout on stop.
+void ShutdownConnections(int port) {
+  ForEachConnection([port](const Connection& c) {
+    if (c.local_port == port) shutdown(c.fd, SHUT_RDWR);
+    return false;
+  });
 }
 
 // Sends a TCP RST now: connect(AF_UNSPEC) disconnects the socket without closing the
