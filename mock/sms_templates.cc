@@ -136,9 +136,17 @@ std::string DrawCode(Format format, int length, Random& random) {
       return d.substr(0, half) + (format == Format::kDashed ? "-" : " ") + d.substr(half);
     }
     case Format::kUpperAlnum:
-      return random.Chars(length, kUpper);
-    case Format::kLowerAlnum:
-      return random.Chars(length, kLower);
+    case Format::kLowerAlnum: {
+      // Mixed like real alphanumeric codes: at least one letter and one digit, so that
+      // a code never reads as a word ("HELP") or a plain number.
+      const std::string_view alphabet = format == Format::kUpperAlnum ? kUpper : kLower;
+      for (;;) {
+        std::string code = random.Chars(length, alphabet);
+        const bool digit = code.find_first_of("0123456789") != std::string::npos;
+        const bool letter = code.find_first_not_of("0123456789") != std::string::npos;
+        if (digit && letter) return code;
+      }
+    }
   }
   return {};
 }

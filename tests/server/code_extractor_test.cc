@@ -1,0 +1,113 @@
+#include "server/code_extractor.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mock/random.h"
+#include "mock/sms_templates.h"
+
+namespace ismscode::gateway {
+namespace {
+
+nlohmann::json Corpus() {
+  std::ifstream in(ISMSCODE_SMS_CORPUS);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return nlohmann::json::parse(buf.str());
+}
+
+CodeExtractor Default(const std::string& service = "") {
+  std::string error;
+  auto e = CodeExtractor::Create({.service = service}, &error);
+  EXPECT_TRUE(e) << error;
+  return *e;
+}
+
+TEST(CodeExtractor, CorpusOfRealisticMessages) {
+  const nlohmann::json corpus = Corpus();
+  ASSERT_GE(corpus["cases"].size(), 40u);
+  int failures = 0;
+  for (const auto& c : corpus["cases"]) {
+    const std::string text = c["text"];
+    const auto got = Default(c["service"]).Extract(text);
+    if (!got) {
+      ADD_FAILURE() << "no code found in: " << text;
+      ++failures;
+      continue;
+    }
+    EXPECT_EQ(got->code, c["code"].get<std::string>()) << text;
+    EXPECT_EQ(got->raw_match, c["raw"].get<std::string>()) << text;
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+// Every SMS the mock can generate is read back correctly: the two halves of the
+// project agree on what a code is.
+TEST(CodeExtractor, EverythingTheMockSends) {
+  mock::Random random(2026);
+  for (const char* service :
+       {"whatsapp", "telegram", "google", "facebook", "instagram", "twitter", "amazon", "other"}) {
+    const CodeExtractor extractor = Default(service);
+    for (int i = 0; i < 200; ++i) {
+      const mock::GeneratedSms sms = mock::GenerateSms(service, random);
+      const auto got = extractor.Extract(sms.text);
+      ASSERT_TRUE(got) << sms.text;
+      EXPECT_EQ(got->code, sms.code) << sms.text;
+      EXPECT_EQ(got->raw_match, sms.raw_code) << sms.text;
+    }
+  }
+}
+
+TEST(CodeExtractor, NothingToFind) {
+  const CodeExtractor e = Default();
+  EXPECT_FALSE(e.Extract(""));
+  EXPECT_FALSE(e.Extract("Welcome to the service! Reply STOP to unsubscribe."));
+  EXPECT_FALSE(e.Extract("Call +1 202-555-0147 at 14:30 on 12/03/2026, only $49.99"));
+}
+
+TEST(CodeExtractor, CallersPatternWins) {
+  std::string error;
+  auto e = CodeExtractor::Create({.pattern = R"(PIN: ([\w-]+))"}, &error);
+  ASSERT_TRUE(e) << error;
+  auto got = e->Extract("Your code is 123456. PIN: ab-12");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code, "ab12");
+  EXPECT_EQ(got->raw_match, "ab-12");
+  auto whole = CodeExtractor::Create({.pattern = R"(\d{3}-\d{3})"}, &error);
+  EXPECT_EQ(whole->Extract("code 583-920")->code, "583920");
+  EXPECT_FALSE(e->Extract("no pin here"));
+}
+
+TEST(CodeExtractor, LengthBoundsApply) {
+  std::string error;
+  auto short_codes = CodeExtractor::Create({.min_length = 4, .max_length = 4}, &error);
+  EXPECT_EQ(short_codes->Extract("Ref 123456, your code is 4321")->code, "4321");
+  auto long_codes = CodeExtractor::Create({.min_length = 8, .max_length = 8}, &error);
+  EXPECT_EQ(long_codes->Extract("Use 123456 or 20461937")->code, "20461937");
+}
+
+TEST(CodeExtractor, BadPatternsAndBoundsAreErrors) {
+  std::string error;
+  EXPECT_FALSE(CodeExtractor::Create({.pattern = "(unclosed"}, &error));
+  EXPECT_NE(error.find("code_pattern"), std::string::npos);
+  // Backreferences are not RE2: refused rather than risking exponential time.
+  EXPECT_FALSE(CodeExtractor::Create({.pattern = R"((\d)\1)"}, &error));
+  EXPECT_FALSE(CodeExtractor::Create({.min_length = 0}, &error));
+  EXPECT_FALSE(CodeExtractor::Create({.min_length = 9, .max_length = 8}, &error));
+}
+
+TEST(CodeExtractor, HostileInputStaysLinear) {
+  std::string error;
+  // A classic catastrophic-backtracking pattern: RE2 answers in linear time.
+  auto e = CodeExtractor::Create({.pattern = R"((a+)+$)"}, &error);
+  ASSERT_TRUE(e) << error;
+  const std::string text = std::string(100000, 'a') + "!";
+  EXPECT_FALSE(e->Extract(text));
+  EXPECT_FALSE(Default().Extract(std::string(200000, '7')));  // too long to be a code
+}
+
+}  // namespace
+}  // namespace ismscode::gateway
