@@ -1,0 +1,260 @@
+#include "server/upstream_client.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace ismscode::gateway {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+std::optional<SystemTime> FromUtc(int y, int mo, int d, int h, int mi, int s) {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+GatewayError Error(Reason reason, std::string message) {
+  return GatewayError{.reason = reason, .message = std::move(message)};
+}
+
+// Turns a transport failure or a non-2xx answer into the error table's terms.
+template <class T>
+bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
+  if (!r) {
+    const httplib::Error e = r.error();
+    // Once a purchase is on the wire, a missing answer leaves its outcome unknown.
+    if (purchase && (e == httplib::Error::Read)) {
+      out.error = Error(Reason::kUpstreamTimeout,
+                        "the upstream did not answer the purchase in time; it may or may not "
+                        "have bought a number");
+    } else {
+      out.error = Error(Reason::kUpstreamUnavailable,
+                        "cannot reach the upstream: " + httplib::to_string(e));
+    }
+    return true;
+  }
+  if (r->has_header("Date")) out.upstream_date = ParseHttpDate(r->get_header_value("Date"));
+  if (r->status >= 200 && r->status < 300) return false;
+  const json body = json::parse(r->body, nullptr, false);
+  std::string code, message;
+  if (body.is_object()) {
+    if (body.contains("code") && body["code"].is_string()) code = body["code"];
+    if (body.contains("message") && body["message"].is_string()) message = body["message"];
+  }
+  const Reason reason = ReasonForUpstream(r->status, code);
+  GatewayError e =
+      Error(reason, "upstream answered " + std::to_string(r->status) +
+                        (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + message));
+  if (!code.empty()) e.metadata["upstream_code"] = code;
+  e.metadata["upstream_status"] = std::to_string(r->status);
+  if (reason == Reason::kRateLimitExceeded) {
+    int seconds = 0;
+    const std::string header = r->get_header_value("Retry-After");
+    if (std::sscanf(header.c_str(), "%d", &seconds) == 1 && seconds >= 0) {
+      e.retry_after = std::chrono::seconds(seconds);
+    }
+  }
+  out.error = std::move(e);
+  return true;
+}
+
+// Parses a 2xx body; a body that is not the documented shape is kUpstreamBadResponse.
+template <class T, class Parse>
+UpstreamResult<T> Decode(const httplib::Result& r, bool purchase, Parse parse) {
+  UpstreamResult<T> out;
+  if (Failed(r, purchase, out)) return out;
+  try {
+    const json body = json::parse(r->body);
+    if (!body.is_object() || body.value("status", "") != "success") {
+      throw std::runtime_error("status is not \"success\"");
+    }
+    out.value = parse(body);
+  } catch (const std::exception& e) {
+    out.error =
+        Error(Reason::kUpstreamBadResponse,
+              std::string("the upstream's answer does not follow its API document: ") + e.what());
+    out.value.reset();
+  }
+  return out;
+}
+
+std::string Text(const json& j, const char* field) {
+  if (!j.contains(field) || !j[field].is_string()) {
+    throw std::runtime_error(std::string("missing string field '") + field + "'");
+  }
+  return j[field];
+}
+
+SystemTime Time(const json& j, const char* field) {
+  auto t = ParseApiTime(Text(j, field));
+  if (!t) throw std::runtime_error(std::string("field '") + field + "' is not an RFC 3339 time");
+  return *t;
+}
+
+const json& Array(const json& j, const char* field) {
+  if (!j.contains(field) || !j[field].is_array()) {
+    throw std::runtime_error(std::string("missing array '") + field + "'");
+  }
+  return j[field];
+}
+
+}  // namespace
+
+std::optional<SystemTime> ParseHttpDate(const std::string& text) {
+  char weekday[4] = {}, month[4] = {};
+  int d, y, h, mi, s;
+  if (std::sscanf(text.c_str(), "%3s, %d %3s %d %d:%d:%d GMT", weekday, &d, month, &y, &h, &mi,
+                  &s) != 7) {
+    return std::nullopt;
+  }
+  for (int m = 0; m < 12; ++m) {
+    if (std::string_view(month) == kMonths[m]) return FromUtc(y, m + 1, d, h, mi, s);
+  }
+  return std::nullopt;
+}
+
+std::optional<SystemTime> ParseApiTime(const std::string& text) {
+  int y, mo, d, h, mi, s, n = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6) {
+    return std::nullopt;
+  }
+  std::string_view rest = std::string_view(text).substr(static_cast<size_t>(n));
+  if (!rest.empty() && rest[0] == '.') {  // fractional seconds: ignored
+    rest.remove_prefix(1);
+    while (!rest.empty() && std::isdigit(static_cast<unsigned char>(rest[0])))
+      rest.remove_prefix(1);
+  }
+  if (rest != "Z" && rest != "+00:00") return std::nullopt;
+  return FromUtc(y, mo, d, h, mi, s);
+}
+
+std::unique_ptr<UpstreamClient> UpstreamClient::Create(const UpstreamConfig& config,
+                                                       std::string* error) {
+  const std::string& url = config.base_url;
+  const size_t scheme_end = url.find("://");
+  const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https") {
+    *error = "upstream URL must start with http:// or https:// (got '" + url + "')";
+    return nullptr;
+  }
+  const size_t path_start = url.find('/', scheme_end + 3);
+  const std::string host_port = url.substr(0, path_start);
+  std::string prefix = path_start == std::string::npos ? "" : url.substr(path_start);
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  if (host_port.size() <= scheme_end + 3) {
+    *error = "upstream URL has no host (got '" + url + "')";
+    return nullptr;
+  }
+  auto client = std::make_unique<httplib::Client>(host_port);
+  if (!client->is_valid()) {
+    *error = "cannot use upstream URL '" + url + "'";
+    return nullptr;
+  }
+  client->set_keep_alive(true);
+  client->set_tcp_nodelay(true);  // small requests: no 40 ms Nagle stalls
+  client->set_connection_timeout(config.connect_timeout);
+  client->set_read_timeout(config.read_timeout);
+  client->set_write_timeout(config.read_timeout);
+  if (scheme == "https") {
+    client->enable_server_certificate_verification(true);
+    if (!config.ca_file.empty()) client->set_ca_cert_path(config.ca_file);
+  }
+  return std::unique_ptr<UpstreamClient>(new UpstreamClient(std::move(client), prefix));
+}
+
+UpstreamClient::UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix)
+    : client_(std::move(client)), path_prefix_(std::move(path_prefix)) {}
+
+UpstreamClient::~UpstreamClient() = default;
+
+namespace {
+httplib::Headers Auth(const std::string& key);
+
+// Percent-encodes everything but RFC 3986's unreserved characters.
+std::string EncodePathSegment(std::string_view segment) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+httplib::Headers Auth(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
+}  // namespace
+
+UpstreamResult<std::vector<UpstreamCountry>> UpstreamClient::ListCountries(const std::string& key) {
+  return Decode<std::vector<UpstreamCountry>>(
+      client_->Get(path_prefix_ + "/countries", Auth(key)), false, [](const json& body) {
+        std::vector<UpstreamCountry> out;
+        for (const json& c : Array(body, "countries")) {
+          out.push_back({Text(c, "code"), Text(c, "name"), Text(c, "prefix")});
+        }
+        return out;
+      });
+}
+
+UpstreamResult<std::vector<std::string>> UpstreamClient::ListServices(const std::string& key) {
+  return Decode<std::vector<std::string>>(
+      client_->Get(path_prefix_ + "/services", Auth(key)), false, [](const json& body) {
+        std::vector<std::string> out;
+        for (const json& s : Array(body, "services")) {
+          if (!s.is_string()) throw std::runtime_error("a service is not a string");
+          out.push_back(s);
+        }
+        return out;
+      });
+}
+
+UpstreamResult<UpstreamNumber> UpstreamClient::RequestNumber(const std::string& key,
+                                                             const std::string& country,
+                                                             const std::string& service) {
+  const std::string body = json{{"country", country}, {"service", service}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  return Decode<UpstreamNumber>(
+      client_->Post(path_prefix_ + "/numbers/request", Auth(key), body, "application/json"), true,
+      [](const json& body) {
+        if (!body.contains("number") || !body["number"].is_object()) {
+          throw std::runtime_error("missing object 'number'");
+        }
+        const json& n = body["number"];
+        return UpstreamNumber{Text(n, "id"), Text(n, "phone"), Text(n, "country"),
+                              Text(n, "service"), Time(n, "expires_at")};
+      });
+}
+
+UpstreamResult<std::vector<UpstreamSms>> UpstreamClient::ListSms(const std::string& key,
+                                                                 const std::string& number_id) {
+  // Ids are opaque: escape them so that "../" or "?" cannot change the request.
+  const std::string path = path_prefix_ + "/numbers/" + EncodePathSegment(number_id) + "/sms";
+  return Decode<std::vector<UpstreamSms>>(
+      client_->Get(path, Auth(key)), false, [](const json& body) {
+        std::vector<UpstreamSms> out;
+        for (const json& s : Array(body, "sms")) {
+          out.push_back({Text(s, "from"), Text(s, "text"), Time(s, "received_at")});
+        }
+        return out;
+      });
+}
+
+}  // namespace ismscode::gateway

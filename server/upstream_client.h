@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/errors.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace ismscode::gateway {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+struct UpstreamConfig {
+  // Base of the REST API: "https://ismscode.com/api/v3" or the mock's
+  // "http://127.0.0.1:7700/api/v3".
+  std::string base_url;
+  std::string ca_file;  // HTTPS: trust this PEM file instead of the system CA store
+  std::chrono::milliseconds connect_timeout{3000};
+  std::chrono::milliseconds read_timeout{10000};
+};
+
+struct UpstreamCountry {
+  std::string code, name, prefix;
+};
+
+struct UpstreamNumber {
+  std::string id, phone, country, service;
+  SystemTime expires_at;  // in the upstream's clock
+};
+
+struct UpstreamSms {
+  std::string from, text;
+  SystemTime received_at;  // in the upstream's clock
+};
+
+// The outcome of one REST call: a value or a classified error, and the upstream's Date
+// header when it sent one (to correct for clock skew when judging expiry).
+template <class T>
+struct UpstreamResult {
+  std::optional<T> value;
+  std::optional<GatewayError> error;
+  std::optional<SystemTime> upstream_date;
+  bool ok() const { return value.has_value(); }
+};
+
+// One connection to the iSMScode REST API. Like the cpp-httplib client inside it, it
+// serialises its requests: give each worker its own. The API key is passed per call,
+// sent in the Authorization header and nowhere else: never logged, never in an error.
+class UpstreamClient {
+ public:
+  // nullptr with `error` set when the URL is not http(s)://host[:port][/path].
+  static std::unique_ptr<UpstreamClient> Create(const UpstreamConfig& config, std::string* error);
+  ~UpstreamClient();
+
+  UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key);
+  UpstreamResult<std::vector<std::string>> ListServices(const std::string& key);
+  // A purchase: a read timeout after the request went out is kUpstreamTimeout (the
+  // outcome is unknown; never retry it blindly), unlike a failure to connect.
+  UpstreamResult<UpstreamNumber> RequestNumber(const std::string& key, const std::string& country,
+                                               const std::string& service);
+  UpstreamResult<std::vector<UpstreamSms>> ListSms(const std::string& key,
+                                                   const std::string& number_id);
+
+ private:
+  UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix);
+
+  std::unique_ptr<httplib::Client> client_;
+  std::string path_prefix_;  // "/api/v3"
+};
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, the HTTP Date format).
+std::optional<SystemTime> ParseHttpDate(const std::string& text);
+// "2026-03-21T20:15:00Z", as the API writes times.
+std::optional<SystemTime> ParseApiTime(const std::string& text);
+
+}  // namespace ismscode::gateway
