@@ -21,24 +21,25 @@ std::string Normalise(std::string_view raw) {
   return out;
 }
 
-// Spans of text that look like numbers but are not codes.
-const std::vector<const RE2*>& NoisePatterns() {
-  static const std::vector<const RE2*> patterns = [] {
-    std::vector<const RE2*> p;
+// Spans of text that look like numbers but are not codes. Compiled once and kept for
+// the life of the process (reachable, so not a leak).
+const std::vector<std::unique_ptr<const RE2>>& NoisePatterns() {
+  static const auto* const patterns = [] {
+    auto* p = new std::vector<std::unique_ptr<const RE2>>;
     // Phone numbers: "+1 (212) 555-0198", "1-206-555-0142", "+447700900123".
-    p.push_back(new RE2(R"((?:\+|\b)\(?\d{1,4}\)?(?:[ .-]\(?\d{2,4}\)?){2,5}\b)"));
-    p.push_back(new RE2(R"(\+\d{8,15}\b)"));
+    p->push_back(std::make_unique<RE2>(R"((?:\+|\b)\(?\d{1,4}\)?(?:[ .-]\(?\d{2,4}\)?){2,5}\b)"));
+    p->push_back(std::make_unique<RE2>(R"(\+\d{8,15}\b)"));
     // Times: "14:32", "09:15:00".
-    p.push_back(new RE2(R"(\b\d{1,2}:\d{2}(?::\d{2})?\b)"));
+    p->push_back(std::make_unique<RE2>(R"(\b\d{1,2}:\d{2}(?::\d{2})?\b)"));
     // Dates: "12/03/2026", "2026-03-21", "21.03.2026".
-    p.push_back(new RE2(R"(\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b)"));
+    p->push_back(std::make_unique<RE2>(R"(\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b)"));
     // Prices: "$49.99", "€5", "49,99 €".
-    p.push_back(new RE2(R"([$€£¥]\s?\d[\d,.]*|\d[\d,.]*\s?(?:€|USD|EUR|GBP|руб))"));
+    p->push_back(std::make_unique<RE2>(R"([$€£¥]\s?\d[\d,.]*|\d[\d,.]*\s?(?:€|USD|EUR|GBP|руб))"));
     // Reference numbers: "Ref #2026-0321", "#12345".
-    p.push_back(new RE2(R"(#[\w-]+)"));
+    p->push_back(std::make_unique<RE2>(R"(#[\w-]+)"));
     return p;
   }();
-  return patterns;
+  return *patterns;
 }
 
 // Words that announce a code, lower-case (ASCII lower-cased; others as written).
@@ -96,7 +97,7 @@ std::optional<ExtractedCode> CodeExtractor::Extract(std::string_view text) const
   std::vector<bool> masked(text.size(), false);
   const auto& noise = NoisePatterns();
   for (size_t p = 0; p < noise.size(); ++p) {
-    const RE2* re = noise[p];
+    const RE2* re = noise[p].get();
     re2::StringPiece match;
     size_t pos = 0;
     while (pos <= text.size()) {
