@@ -172,6 +172,7 @@ AcquireOutcome Acquirer::AcquireOnce(const std::string& key, KeyOwner key_owner,
       auto result = upstream_.Take()->RequestNumber(key, country, request.service);
       if (result.ok()) {
         out.number = std::move(result.value);
+        out.upstream_date = result.upstream_date;
         out.error.reset();
         return out;
       }

@@ -54,6 +54,7 @@ struct AcquireRequest {
 
 struct AcquireOutcome {
   std::optional<UpstreamNumber> number;
+  std::optional<SystemTime> upstream_date;  // the purchase answer's Date, for clock skew
   std::optional<GatewayError> error;
   int attempts = 0;       // purchase requests this call sent upstream
   bool replayed = false;  // served from an earlier call with the same request_id

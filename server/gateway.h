@@ -1,0 +1,40 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "server/upstream_client.h"
+
+namespace ismscode::gateway {
+
+struct GatewayOptions {
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
+  UpstreamConfig upstream;             // where the REST API is
+  std::string upstream_key;            // the gateway's key (from the environment or a file)
+  std::chrono::milliseconds poll_interval{5000};
+  double requests_per_minute = 60;  // the upstream's rate limit for one key
+  size_t workers = 8;               // threads (and upstream connections) for upstream calls
+  std::chrono::milliseconds default_await_timeout{120000};
+};
+
+// The whole gateway in-process: worker pool, scheduler, rate budget, upstream pool,
+// acquirer, poll hub, the gRPC service with health checking and reflection. Tests start
+// it on port 0; main.cc wraps it in flags and signals.
+class Gateway {
+ public:
+  static std::unique_ptr<Gateway> Start(const GatewayOptions& options, std::string* error);
+  ~Gateway();  // Shutdown()
+
+  int port() const;
+  // Health goes NOT_SERVING, open streams end with UNAVAILABLE / SHUTTING_DOWN, then the
+  // server stops (waiting at most `grace` for calls in progress). Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(3));
+
+ private:
+  struct Impl;
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,104 @@
+#include "server/poll_hub.h"
+
+#include <algorithm>
+
+namespace ismscode::gateway {
+
+PollHub::PollHub(UpstreamPool& upstream, RateBudget& budget, Scheduler& scheduler,
+                 WorkerPool& workers, Options options)
+    : upstream_(upstream),
+      budget_(budget),
+      scheduler_(scheduler),
+      workers_(workers),
+      options_(options) {}
+
+void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher) {
+  bool start = false;
+  {
+    std::lock_guard lock(mutex_);
+    Entry& e = entries_[number.id];
+    if (e.watchers.empty() && !e.scheduled) e.number = number;
+    e.watchers.push_back(watcher);
+    start = !e.scheduled;
+    e.scheduled = true;
+  }
+  // The first watcher starts the loop with an immediate poll.
+  if (start) scheduler_.At(Scheduler::Clock::now(), [this, id = number.id] { PollDue(id); });
+}
+
+void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(number_id);
+  if (it == entries_.end()) return;
+  std::erase_if(it->second.watchers, [&](const auto& w) { return w.get() == watcher; });
+  // The entry goes when its pending poll comes due and finds nobody watching.
+}
+
+size_t PollHub::watched_numbers() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+void PollHub::PollDue(const std::string& number_id) {
+  WatchedNumber number;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end()) return;
+    if (it->second.watchers.empty()) {
+      entries_.erase(it);
+      return;
+    }
+    number = it->second.number;
+  }
+  if (auto wait =
+          budget_.TryTake(number.key, RateBudget::Priority::kPoll, Scheduler::Clock::now())) {
+    scheduler_.At(Scheduler::Clock::now() + *wait, [this, number_id] { PollDue(number_id); });
+    return;
+  }
+  workers_.Post([this, number] { RunPoll(number); });
+}
+
+void PollHub::RunPoll(const WatchedNumber& number) {
+  auto result = upstream_.Take()->ListSms(number.key, number.id);
+  const auto next = Scheduler::Clock::now() + options_.interval;
+  PollReport report;
+  report.next_poll_at = std::chrono::system_clock::now() + options_.interval;
+  if (!result.ok()) {
+    const GatewayError& e = *result.error;
+    if (e.reason == Reason::kRateLimitExceeded) {
+      budget_.PauseUntil(number.key,
+                         Scheduler::Clock::now() + e.retry_after.value_or(std::chrono::seconds(1)));
+    }
+    if (e.reason == Reason::kNumberNotFound || e.reason == Reason::kUnauthorized) {
+      report.fatal = e;
+      report.fatal->key_owner = number.key_owner;
+    }
+    report.last_error = std::string(ReasonName(e.reason)) + ": " + e.message;
+  }
+  std::vector<std::shared_ptr<PollWatcher>> watchers;
+  std::vector<UpstreamSms> sms;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(number.id);
+    if (it == entries_.end()) return;
+    Entry& e = it->second;
+    ++e.polls;
+    // The upstream lists every SMS the number received; keep the longest list seen, so a
+    // flaky answer never makes a delivered SMS disappear.
+    if (result.ok() && result.value->size() >= e.sms.size()) e.sms = std::move(*result.value);
+    report.polls = e.polls;
+    watchers = e.watchers;
+    sms = e.sms;
+    if (watchers.empty() || report.fatal) {
+      entries_.erase(it);
+    }
+  }
+  report.sms = &sms;
+  for (const auto& w : watchers) w->OnPoll(report);
+  if (!watchers.empty() && !report.fatal) {
+    scheduler_.At(next, [this, id = number.id] { PollDue(id); });
+  }
+}
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,304 @@
+// The gateway over real gRPC against the real mock over real HTTP. The mock's clock is
+// frozen: an SMS becomes visible only when the test advances it, so no test waits for a
+// simulated delay; the gateway polls every 20 ms of real time.
+#include "server/gateway.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "ismscode/harness/v1/verification.grpc.pb.h"
+#include "testing/reflection_subset.pb.h"
+#include "tests/support/mock_fixture.h"
+
+namespace ismscode::gateway {
+namespace {
+
+namespace v1 = ismscode::harness::v1;
+using json = nlohmann::ordered_json;
+using namespace std::chrono_literals;
+
+std::string ReasonOf(const grpc::Status& s) {
+  google::rpc::Status details;
+  if (!details.ParseFromString(s.error_details())) return "";
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info.reason();
+  }
+  return "";
+}
+
+// Lists services through server reflection, as grpcurl does, with a generic call (the
+// reflection stubs are not installed by Debian's gRPC).
+std::vector<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  grpc::CompletionQueue cq;
+  void* tag;
+  bool ok;
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  cq.Next(&tag, &ok);
+  ismscode::testing::ReflectionRequest request;
+  request.set_list_services("");
+  const std::string bytes = request.SerializeAsString();
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer out(&slice, 1);
+  call->WriteLast(out, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  cq.Next(&tag, &ok);
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(3));
+  cq.Next(&tag, &ok);
+  std::vector<std::string> names;
+  if (ok) {
+    std::vector<grpc::Slice> slices;
+    in.Dump(&slices);
+    std::string data;
+    for (const auto& s : slices) data.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    ismscode::testing::ReflectionResponse response;
+    if (response.ParseFromString(data)) {
+      for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+    }
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return names;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  GatewayTest() {
+    mock_.Control("PATCH", "accounts/key-alpha-0001", {{"rate_limit", "off"}, {"balance", 100}});
+    std::string error;
+    gateway_ = Gateway::Start({.upstream = {.base_url = mock_.base_url() + "/api/v3"},
+                               .upstream_key = "key-alpha-0001",
+                               .poll_interval = 20ms,
+                               .requests_per_minute = 60000,
+                               .workers = 4},
+                              &error);
+    EXPECT_TRUE(gateway_) << error;
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::VerificationService::NewStub(channel_);
+  }
+
+  v1::PhoneNumber Acquire(const std::string& country = "US",
+                          const std::string& service = "google") {
+    grpc::ClientContext ctx;
+    v1::AcquireNumberRequest req;
+    req.set_country(country);
+    req.set_service(service);
+    v1::AcquireNumberResponse resp;
+    const grpc::Status s = stub_->AcquireNumber(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.number();
+  }
+
+  std::string ExpectedCode(const std::string& id, size_t index = 0) {
+    return testing::Body(mock_.Control("GET", "numbers/" + id))["number"]["sms"][index]["code"];
+  }
+
+  testing::MockFixture mock_;
+  std::unique_ptr<Gateway> gateway_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::VerificationService::Stub> stub_;
+};
+
+TEST_F(GatewayTest, ListsCountriesAndServices) {
+  grpc::ClientContext c1, c2;
+  v1::ListCountriesResponse countries;
+  ASSERT_TRUE(stub_->ListCountries(&c1, {}, &countries).ok());
+  ASSERT_EQ(countries.countries_size(), 3);
+  EXPECT_EQ(countries.countries(1).code(), "GB");
+  EXPECT_EQ(countries.countries(1).dial_prefix(), "+44");
+  v1::ListServicesResponse services;
+  ASSERT_TRUE(stub_->ListServices(&c2, {}, &services).ok());
+  EXPECT_EQ(services.services(0), "whatsapp");
+}
+
+TEST_F(GatewayTest, AcquireThenAwaitTheCode) {
+  const v1::PhoneNumber number = Acquire();
+  EXPECT_EQ(number.country(), "US");
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  // Heartbeats first: the SMS is due 10 s of mock time after purchase.
+  ASSERT_TRUE(stream->Read(&event));
+  ASSERT_TRUE(event.has_waiting());
+  EXPECT_GE(event.waiting().polls(), 1);
+  EXPECT_EQ(event.waiting().last_upstream_error(), "");
+  mock_.AdvanceSeconds(10);
+  while (stream->Read(&event) && event.has_waiting()) {
+  }
+  ASSERT_TRUE(event.has_code_received());
+  EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id()));
+  EXPECT_FALSE(stream->Read(&event)) << "the stream ends after the first code";
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(GatewayTest, ErrorsCarryTheirReason) {
+  grpc::ClientContext c1;
+  v1::AcquireNumberRequest bad;
+  bad.set_country("usa");
+  bad.set_service("google");
+  v1::AcquireNumberResponse resp;
+  grpc::Status s = stub_->AcquireNumber(&c1, bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ReasonOf(s), "INVALID_ARGUMENT");
+
+  grpc::ClientContext c2;
+  v1::AcquireNumberRequest out_of_stock;
+  out_of_stock.set_country("CA");
+  out_of_stock.set_service("whatsapp");
+  s = stub_->AcquireNumber(&c2, out_of_stock, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(s), "NO_NUMBERS_AVAILABLE");
+
+  grpc::ClientContext c3;
+  v1::AwaitCodeRequest unknown;
+  unknown.set_number_id("num_nope");
+  auto stream = stub_->AwaitCode(&c3, unknown);
+  v1::AwaitCodeEvent event;
+  EXPECT_FALSE(stream->Read(&event));
+  s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(s), "NUMBER_NOT_FOUND");
+}
+
+TEST_F(GatewayTest, TimeoutEndsTheStream) {
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  req.mutable_timeout()->set_nanos(200'000'000);
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  while (stream->Read(&event)) EXPECT_TRUE(event.has_waiting());
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(ReasonOf(s), "CODE_WAIT_TIMEOUT");
+}
+
+TEST_F(GatewayTest, FollowAndReceivedAfter) {
+  mock_.Control("PATCH", "offers/US/amazon",
+                {{"sms",
+                  {{"delay", {{"kind", "fixed"}, {"seconds", 5}}},
+                   {"resends", 1},
+                   {"resend_interval_seconds", 30}}}});
+  const v1::PhoneNumber number = Acquire("US", "amazon");
+  mock_.AdvanceSeconds(40);  // both SMS visible: at +5 s and +35 s
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  req.set_follow(true);
+  req.mutable_timeout()->set_nanos(300'000'000);
+  // Ignore the first SMS, as a resend flow would.
+  const auto created = testing::Body(mock_.Control("GET", "numbers/" + number.id()))["number"];
+  req.mutable_received_after()->set_seconds(
+      std::chrono::system_clock::to_time_t(*mock::ParseRfc3339(created["sms"][0]["due_at"])));
+  auto stream = stub_->AwaitCode(&ctx, req);
+  std::vector<std::string> codes;
+  v1::AwaitCodeEvent event;
+  while (stream->Read(&event)) {
+    if (event.has_code_received()) codes.push_back(event.code_received().code());
+  }
+  EXPECT_TRUE(stream->Finish().ok()) << "follow ends with OK at the timeout";
+  EXPECT_EQ(codes, std::vector<std::string>{ExpectedCode(number.id(), 1)});
+}
+
+TEST_F(GatewayTest, ClientCancelEndsTheStreamAndTheServerCarriesOn) {
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  ctx.TryCancel();
+  while (stream->Read(&event)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // Another caller can still wait on the same number and get its code.
+  grpc::ClientContext again;
+  auto second = stub_->AwaitCode(&again, req);
+  ASSERT_TRUE(second->Read(&event));
+  mock_.AdvanceSeconds(10);
+  while (second->Read(&event) && event.has_waiting()) {
+  }
+  EXPECT_TRUE(event.has_code_received());
+  EXPECT_TRUE(second->Finish().ok());
+}
+
+TEST_F(GatewayTest, ManyWatchersShareOnePollLoop) {
+  const v1::PhoneNumber number = Acquire();
+  constexpr int kWatchers = 20;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::AwaitCodeEvent>>> streams;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  for (int i = 0; i < kWatchers; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stub_->AwaitCode(contexts.back().get(), req));
+    v1::AwaitCodeEvent first;
+    ASSERT_TRUE(streams.back()->Read(&first));  // each one is registered and polling
+  }
+  const int64_t polls_before = testing::Body(mock_.Control("GET", "journal"))["last_seq"];
+  mock_.AdvanceSeconds(10);
+  for (auto& s : streams) {
+    v1::AwaitCodeEvent event;
+    while (s->Read(&event) && event.has_waiting()) {
+    }
+    EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id()));
+    EXPECT_TRUE(s->Finish().ok());
+  }
+  const int64_t polls_after = testing::Body(mock_.Control("GET", "journal"))["last_seq"];
+  // One loop at 20 ms, not twenty: far fewer upstream requests than watchers x polls.
+  EXPECT_LT(polls_after - polls_before, 50);
+}
+
+TEST_F(GatewayTest, ShutdownEndsOpenStreams) {
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  std::thread stopper([&] { gateway_->Shutdown(); });
+  while (stream->Read(&event)) {
+  }
+  const grpc::Status s = stream->Finish();
+  stopper.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ReasonOf(s), "SHUTTING_DOWN");
+}
+
+TEST_F(GatewayTest, HealthAndReflectionAnswer) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_TRUE(health->Check(&ctx, {}, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // Reflection lists the service (grpcurl and friends rely on it).
+  const std::vector<std::string> services = ReflectedServices(channel_);
+  EXPECT_NE(std::find(services.begin(), services.end(), "ismscode.harness.v1.VerificationService"),
+            services.end());
+  EXPECT_NE(std::find(services.begin(), services.end(), "grpc.health.v1.Health"), services.end());
+}
+
+}  // namespace
+}  // namespace ismscode::gateway
