@@ -100,8 +100,12 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     *waiting->mutable_next_poll_at() = ToProto(report.next_poll_at);
     *waiting->mutable_expires_at() = ToProto(p_.number.expires_at);
     waiting->set_last_upstream_error(report.last_error);
-    // A slow reader gets the latest heartbeat, not a backlog of them.
-    if (!queue_.empty() && queue_.back().has_waiting()) queue_.pop_back();
+    // A slow reader gets the latest heartbeat, not a backlog of them; a change in the
+    // upstream's state is never coalesced away.
+    if (!queue_.empty() && queue_.back().has_waiting() &&
+        queue_.back().waiting().last_upstream_error() == report.last_error) {
+      queue_.pop_back();
+    }
     queue_.push_back(std::move(heartbeat));
     Pump(lock);
   }

@@ -179,6 +179,35 @@ TEST_F(GatewayTest, ErrorsCarryTheirReason) {
   EXPECT_EQ(ReasonOf(s), "NUMBER_NOT_FOUND");
 }
 
+TEST_F(GatewayTest, UpstreamTroubleShowsInHeartbeatsAndPollingCarriesOn) {
+  const v1::PhoneNumber number = Acquire();
+  mock_.Control("POST", "faults",
+                {{"kind", "http_503"}, {"endpoint", "numbers.sms"}, {"count", 1}});
+  mock_.Control("POST", "faults", {{"kind", "reset"}, {"endpoint", "numbers.sms"}, {"count", 1}});
+  mock_.Control("POST", "faults",
+                {{"kind", "malformed_json"}, {"endpoint", "numbers.sms"}, {"count", 1}});
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  std::vector<std::string> errors;
+  for (int i = 0; i < 4 && stream->Read(&event); ++i) {
+    ASSERT_TRUE(event.has_waiting());
+    errors.push_back(event.waiting().last_upstream_error());
+  }
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].rfind("UPSTREAM_UNAVAILABLE", 0), 0u) << errors[0];
+  EXPECT_EQ(errors[1].rfind("UPSTREAM_UNAVAILABLE", 0), 0u) << errors[1];
+  EXPECT_EQ(errors[2].rfind("UPSTREAM_BAD_RESPONSE", 0), 0u) << errors[2];
+  EXPECT_EQ(errors[3], "");
+  mock_.AdvanceSeconds(10);
+  while (stream->Read(&event) && event.has_waiting()) {
+  }
+  EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id()));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST_F(GatewayTest, TimeoutEndsTheStream) {
   const v1::PhoneNumber number = Acquire();
   grpc::ClientContext ctx;
