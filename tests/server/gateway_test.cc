@@ -150,6 +150,18 @@ TEST_F(GatewayTest, AcquireThenAwaitTheCode) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST_F(GatewayTest, ExpiryIsCorrectedForTheUpstreamsClock) {
+  // The mock's clock is frozen at 2026-01-01T00:00:00Z whatever today is; its Date
+  // header says so. A 20-minute reservation must expire 20 minutes from our now.
+  const auto before = std::chrono::system_clock::now();
+  const v1::PhoneNumber number = Acquire();
+  const auto after = std::chrono::system_clock::now();
+  const auto expires =
+      std::chrono::system_clock::time_point(std::chrono::seconds(number.expires_at().seconds()));
+  EXPECT_GE(expires, before + 1200s - 1s);
+  EXPECT_LE(expires, after + 1200s + 1s);
+}
+
 TEST_F(GatewayTest, ErrorsCarryTheirReason) {
   grpc::ClientContext c1;
   v1::AcquireNumberRequest bad;
