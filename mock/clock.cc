@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <string_view>
 
 namespace ismscode::mock {
 
@@ -92,6 +93,37 @@ std::string FormatHttpDate(TimePoint t) {
   return buf;
 }
 
+namespace {
+std::optional<TimePoint> FromUtc(int y, int mo, int d, int h, int mi, int s) {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  const std::time_t secs = timegm(&tm);
+  if (secs == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(secs);
+}
+}  // namespace
+
+std::optional<TimePoint> ParseHttpDate(const std::string& text) {
+  static constexpr const char* kMonthNames[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char weekday[4] = {}, month[4] = {};
+  int d, y, h, mi, s;
+  if (std::sscanf(text.c_str(), "%3s, %d %3s %d %d:%d:%d GMT", weekday, &d, month, &y, &h, &mi,
+                  &s) != 7) {
+    return std::nullopt;
+  }
+  for (int m = 0; m < 12; ++m) {
+    if (std::string_view(month) == kMonthNames[m]) return FromUtc(y, m + 1, d, h, mi, s);
+  }
+  return std::nullopt;
+}
+
 std::optional<TimePoint> ParseRfc3339(const std::string& text) {
   int y, mo, d, h, mi, s, consumed = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) !=
@@ -108,18 +140,9 @@ std::optional<TimePoint> ParseRfc3339(const std::string& text) {
     rest = rest.substr(i);
   }
   if (rest != "Z" && rest != "+00:00") return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  const std::time_t secs = timegm(&tm);
-  if (secs == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(secs) +
-         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(fraction));
+  auto t = FromUtc(y, mo, d, h, mi, s);
+  if (!t) return std::nullopt;
+  return *t + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(fraction));
 }
 
 }  // namespace ismscode::mock

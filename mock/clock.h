@@ -57,5 +57,6 @@ std::string FormatRfc3339(TimePoint t);
 std::optional<TimePoint> ParseRfc3339(const std::string& text);
 // IMF-fixdate for the HTTP Date header: Sun, 06 Nov 1994 08:49:37 GMT
 std::string FormatHttpDate(TimePoint t);
+std::optional<TimePoint> ParseHttpDate(const std::string& text);
 
 }  // namespace ismscode::mock

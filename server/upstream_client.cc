@@ -6,26 +6,13 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "mock/clock.h"
+
 namespace ismscode::gateway {
 
 using json = nlohmann::json;
 
 namespace {
-
-constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-std::optional<SystemTime> FromUtc(int y, int mo, int d, int h, int mi, int s) {
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
 
 GatewayError Error(Reason reason, std::string message) {
   return GatewayError{.reason = reason, .message = std::move(message)};
@@ -47,7 +34,7 @@ bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
     }
     return true;
   }
-  if (r->has_header("Date")) out.upstream_date = ParseHttpDate(r->get_header_value("Date"));
+  if (r->has_header("Date")) out.upstream_date = mock::ParseHttpDate(r->get_header_value("Date"));
   if (r->status >= 200 && r->status < 300) return false;
   const json body = json::parse(r->body, nullptr, false);
   std::string code, message;
@@ -100,7 +87,8 @@ std::string Text(const json& j, const char* field) {
 }
 
 SystemTime Time(const json& j, const char* field) {
-  auto t = ParseApiTime(Text(j, field));
+  // Times as the API writes them: 2026-03-21T20:15:00Z.
+  auto t = mock::ParseRfc3339(Text(j, field));
   if (!t) throw std::runtime_error(std::string("field '") + field + "' is not an RFC 3339 time");
   return *t;
 }
@@ -113,34 +101,6 @@ const json& Array(const json& j, const char* field) {
 }
 
 }  // namespace
-
-std::optional<SystemTime> ParseHttpDate(const std::string& text) {
-  char weekday[4] = {}, month[4] = {};
-  int d, y, h, mi, s;
-  if (std::sscanf(text.c_str(), "%3s, %d %3s %d %d:%d:%d GMT", weekday, &d, month, &y, &h, &mi,
-                  &s) != 7) {
-    return std::nullopt;
-  }
-  for (int m = 0; m < 12; ++m) {
-    if (std::string_view(month) == kMonths[m]) return FromUtc(y, m + 1, d, h, mi, s);
-  }
-  return std::nullopt;
-}
-
-std::optional<SystemTime> ParseApiTime(const std::string& text) {
-  int y, mo, d, h, mi, s, n = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6) {
-    return std::nullopt;
-  }
-  std::string_view rest = std::string_view(text).substr(static_cast<size_t>(n));
-  if (!rest.empty() && rest[0] == '.') {  // fractional seconds: ignored
-    rest.remove_prefix(1);
-    while (!rest.empty() && std::isdigit(static_cast<unsigned char>(rest[0])))
-      rest.remove_prefix(1);
-  }
-  if (rest != "Z" && rest != "+00:00") return std::nullopt;
-  return FromUtc(y, mo, d, h, mi, s);
-}
 
 std::unique_ptr<UpstreamClient> UpstreamClient::Create(const UpstreamConfig& config,
                                                        std::string* error) {

@@ -74,9 +74,4 @@ class UpstreamClient {
   std::string path_prefix_;  // "/api/v3"
 };
 
-// "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, the HTTP Date format).
-std::optional<SystemTime> ParseHttpDate(const std::string& text);
-// "2026-03-21T20:15:00Z", as the API writes times.
-std::optional<SystemTime> ParseApiTime(const std::string& text);
-
 }  // namespace ismscode::gateway
