@@ -1,7 +1,4 @@
 // ismscode-mock: parses flags, loads the scenario, serves until SIGINT/SIGTERM.
-#include <pthread.h>
-
-#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -9,24 +6,9 @@
 
 #include "mock/flags.h"
 #include "mock/http_server.h"
-#include "mock/json_fields.h"
+#include "mock/process.h"
 #include "mock/scenario.h"
 #include "mock/service.h"
-
-namespace {
-
-// One JSON object per line on stderr.
-void Log(const char* level, const char* msg,
-         const nlohmann::ordered_json& fields = nlohmann::ordered_json::object()) {
-  nlohmann::ordered_json line = {
-      {"ts", ismscode::mock::FormatRfc3339(std::chrono::system_clock::now())},
-      {"level", level},
-      {"msg", msg}};
-  line.update(fields);
-  std::cerr << ismscode::mock::SafeDump(line) << std::endl;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ismscode::mock;
@@ -64,12 +46,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Block the stop signals in every thread; the main thread waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = BlockStopSignals();
 
   MockService service(*scenario, config->service);
   auto server = MockHttpServer::Start(service, config->server, &error);
@@ -81,23 +58,21 @@ int main(int argc, char** argv) {
     std::ofstream(config->port_file) << server->port() << "\n";
   }
   if (config->admin_token_on_argv) {
-    Log("warn",
-        "--admin-token is visible to every user of this machine; prefer "
-        "--admin-token-file or ISMSCODE_MOCK_ADMIN_TOKEN");
+    LogLine("warn",
+            "--admin-token is visible to every user of this machine; prefer "
+            "--admin-token-file or ISMSCODE_MOCK_ADMIN_TOKEN");
   }
-  Log("info", "ismscode-mock listening",
-      {{"url", server->base_url()},
-       {"api", server->base_url() + "/api/v3"},
-       {"scenario", scenario->name},
-       {"seed", config->service.seed},
-       {"time_scale", config->service.clock.time_scale},
-       {"frozen_clock", config->service.clock.frozen},
-       {"control_api_guarded", !config->service.admin_token.empty()}});
+  LogLine("info", "ismscode-mock listening",
+          {{"url", server->base_url()},
+           {"api", server->base_url() + "/api/v3"},
+           {"scenario", scenario->name},
+           {"seed", config->service.seed},
+           {"time_scale", config->service.clock.time_scale},
+           {"frozen_clock", config->service.clock.frozen},
+           {"control_api_guarded", !config->service.admin_token.empty()}});
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  Log("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  LogLine("info", "stopping", {{"signal", WaitForStopSignal(stop_signals)}});
   server->Stop();
-  Log("info", "stopped");
+  LogLine("info", "stopped");
   return 0;
 }

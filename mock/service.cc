@@ -153,9 +153,7 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
       std::lock_guard lock(mutex_);
       entry.at = clock_.Now();
       res = HandleRest(req, req.path.substr(kRestPrefix.size()), entry);
-      entry.status = res.disruption == Disruption::kHang || res.disruption == Disruption::kReset
-                         ? 0
-                         : res.status;
+      entry.status = res.status_sent();
       if (entry.status != 0) entry.error_code = res.error_code;
       endpoint_label = EndpointLabel(entry.endpoint);
       journal_.Append(std::move(entry));
@@ -164,6 +162,11 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
     endpoint_label = "control";
     std::lock_guard lock(mutex_);
     res = HandleControl(req, req.path.substr(kControlPrefix.size()));
+  } else if ((req.path == "/healthz" || req.path == "/metrics") && req.method != "GET" &&
+             req.method != "HEAD") {
+    endpoint_label = req.path == "/healthz" ? "healthz" : "metrics";
+    res = Error(405, "method_not_allowed", "Use GET.");
+    res.headers.emplace_back("Allow", "GET");
   } else if (req.path == "/healthz") {
     endpoint_label = "healthz";
     std::lock_guard lock(mutex_);
@@ -184,14 +187,7 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
   } else {
     res = Error(404, "not_found", "No such endpoint. The API lives under /api/v3.");
   }
-  if ((req.path == "/healthz" || req.path == "/metrics") && req.method != "GET" &&
-      req.method != "HEAD") {
-    res = Error(405, "method_not_allowed", "Use GET.");
-    res.headers.emplace_back("Allow", "GET");
-  }
-  metrics_.CountRequest(
-      endpoint_label,
-      res.disruption == Disruption::kHang || res.disruption == Disruption::kReset ? 0 : res.status);
+  metrics_.CountRequest(endpoint_label, res.status_sent());
   res.headers.emplace_back("Date", FormatHttpDate(clock_.Now()));
   return res;
 }

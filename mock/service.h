@@ -44,6 +44,11 @@ struct HttpResponse {
   std::string error_code;  // the body's "code" for errors (for the journal)
   Disruption disruption = Disruption::kNone;
   double disruption_seconds = 0;  // kSlow: delay before answering; kHang: before dropping
+
+  // The status the client sees: 0 when a hang or reset sends no response at all.
+  int status_sent() const {
+    return disruption == Disruption::kHang || disruption == Disruption::kReset ? 0 : status;
+  }
 };
 
 // The whole mock, minus the sockets: the REST API of the document under /api/v3, the

@@ -1,8 +1,5 @@
 // ismscode-gateway: parses flags, starts the gateway (and, with no --upstream, the
 // bundled mock on loopback), serves until SIGINT/SIGTERM.
-#include <pthread.h>
-#include <signal.h>
-
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +9,7 @@
 
 #include "mock/clock.h"
 #include "mock/http_server.h"
+#include "mock/process.h"
 #include "mock/scenario.h"
 #include "mock/service.h"
 #include "server/gateway.h"
@@ -19,16 +17,7 @@
 namespace {
 
 using ismscode::gateway::GatewayOptions;
-
-void Log(const char* level, const char* msg,
-         const nlohmann::ordered_json& fields = nlohmann::ordered_json::object()) {
-  nlohmann::ordered_json line = {
-      {"ts", ismscode::mock::FormatRfc3339(std::chrono::system_clock::now())},
-      {"level", level},
-      {"msg", msg}};
-  line.update(fields);
-  std::cerr << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
-}
+using ismscode::mock::LogLine;
 
 constexpr const char* kUsage =
     "Usage: ismscode-gateway [flags]\n"
@@ -90,11 +79,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = ismscode::mock::BlockStopSignals();
 
   std::string error;
   std::unique_ptr<ismscode::mock::MockService> mock;
@@ -115,8 +100,8 @@ int main(int argc, char** argv) {
     }
     options.upstream.base_url = mock_server->base_url() + "/api/v3";
     options.upstream_key = key;
-    Log("info", "no --upstream given: using the bundled mock",
-        {{"mock", options.upstream.base_url}, {"scenario", s->name}});
+    LogLine("info", "no --upstream given: using the bundled mock",
+            {{"mock", options.upstream.base_url}, {"scenario", s->name}});
   } else {
     options.upstream.base_url = upstream;
     if (!key_file.empty()) {
@@ -144,18 +129,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  Log("info", "ismscode-gateway listening",
-      {{"grpc", host + ":" + std::to_string(gateway->port())},
-       {"port", gateway->port()},
-       {"upstream", options.upstream.base_url},
-       {"poll_interval_ms", options.poll_interval.count()},
-       {"rate_limit_per_minute", options.requests_per_minute}});
+  LogLine("info", "ismscode-gateway listening",
+          {{"grpc", host + ":" + std::to_string(gateway->port())},
+           {"port", gateway->port()},
+           {"upstream", options.upstream.base_url},
+           {"poll_interval_ms", options.poll_interval.count()},
+           {"rate_limit_per_minute", options.requests_per_minute}});
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  Log("info", "draining", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  LogLine("info", "draining", {{"signal", ismscode::mock::WaitForStopSignal(stop_signals)}});
   gateway->Shutdown();
   if (mock_server) mock_server->Stop();
-  Log("info", "stopped");
+  LogLine("info", "stopped");
   return 0;
 }

@@ -34,11 +34,6 @@ void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
   // The entry goes when its pending poll comes due and finds nobody watching.
 }
 
-size_t PollHub::watched_numbers() const {
-  std::lock_guard lock(mutex_);
-  return entries_.size();
-}
-
 void PollHub::PollDue(const std::string& number_id) {
   WatchedNumber number;
   {

@@ -54,7 +54,6 @@ class PollHub {
 
   void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher);
   void Remove(const std::string& number_id, const PollWatcher* watcher);
-  size_t watched_numbers() const;
 
  private:
   struct Entry {
@@ -73,7 +72,7 @@ class PollHub {
   Scheduler& scheduler_;
   WorkerPool& workers_;
   const Options options_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
 };
 

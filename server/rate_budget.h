@@ -33,8 +33,6 @@ class RateBudget {
   // The upstream said 429: nothing for `key` until `until` (a later pause wins).
   void PauseUntil(const std::string& key, Clock::time_point until);
 
-  const Options& options() const { return options_; }
-
  private:
   struct Bucket {
     double tokens;

@@ -77,6 +77,12 @@ std::vector<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>&
   return names;
 }
 
+// Reads past the heartbeats; `event` is then the first other event (or the last read).
+void SkipHeartbeats(grpc::ClientReader<v1::AwaitCodeEvent>& stream, v1::AwaitCodeEvent& event) {
+  while (stream.Read(&event) && event.has_waiting()) {
+  }
+}
+
 class GatewayTest : public ::testing::Test {
  protected:
   GatewayTest() {
@@ -142,8 +148,7 @@ TEST_F(GatewayTest, AcquireThenAwaitTheCode) {
   EXPECT_GE(event.waiting().polls(), 1);
   EXPECT_EQ(event.waiting().last_upstream_error(), "");
   mock_.AdvanceSeconds(10);
-  while (stream->Read(&event) && event.has_waiting()) {
-  }
+  SkipHeartbeats(*stream, event);
   ASSERT_TRUE(event.has_code_received());
   EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id()));
   EXPECT_FALSE(stream->Read(&event)) << "the stream ends after the first code";
@@ -214,8 +219,7 @@ TEST_F(GatewayTest, UpstreamTroubleShowsInHeartbeatsAndPollingCarriesOn) {
   EXPECT_EQ(errors[2].rfind("UPSTREAM_BAD_RESPONSE", 0), 0u) << errors[2];
   EXPECT_EQ(errors[3], "");
   mock_.AdvanceSeconds(10);
-  while (stream->Read(&event) && event.has_waiting()) {
-  }
+  SkipHeartbeats(*stream, event);
   EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id()));
   EXPECT_TRUE(stream->Finish().ok());
 }
@@ -278,8 +282,7 @@ TEST_F(GatewayTest, ClientCancelEndsTheStreamAndTheServerCarriesOn) {
   auto second = stub_->AwaitCode(&again, req);
   ASSERT_TRUE(second->Read(&event));
   mock_.AdvanceSeconds(10);
-  while (second->Read(&event) && event.has_waiting()) {
-  }
+  SkipHeartbeats(*second, event);
   EXPECT_TRUE(event.has_code_received());
   EXPECT_TRUE(second->Finish().ok());
 }
@@ -301,8 +304,7 @@ TEST_F(GatewayTest, ManyWatchersShareOnePollLoop) {
   mock_.AdvanceSeconds(10);
   for (auto& s : streams) {
     v1::AwaitCodeEvent event;
-    while (s->Read(&event) && event.has_waiting()) {
-    }
+    SkipHeartbeats(*s, event);
     EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id()));
     EXPECT_TRUE(s->Finish().ok());
   }
