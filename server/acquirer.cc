@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
+
+#include "server/metrics.h"
 
 namespace ismscode::gateway {
 
@@ -9,10 +12,10 @@ namespace ismscode::gateway {
 // UpstreamPool
 
 std::unique_ptr<UpstreamPool> UpstreamPool::Create(const UpstreamConfig& config, size_t size,
-                                                   std::string* error) {
+                                                   std::string* error, GatewayMetrics* metrics) {
   auto pool = std::make_unique<UpstreamPool>();
   for (size_t i = 0; i < std::max<size_t>(size, 1); ++i) {
-    auto client = UpstreamClient::Create(config, error);
+    auto client = UpstreamClient::Create(config, error, metrics);
     if (!client) return nullptr;
     pool->idle_.push_back(std::move(client));
   }
@@ -63,13 +66,27 @@ bool Retryable(Reason reason) {
 
 }  // namespace
 
-Acquirer::Acquirer(UpstreamPool& upstream, RateBudget& budget, Options options, Sleep sleep,
-                   Now now)
+// One AcquireNumber in progress: where it is in its countries and retries.
+struct Acquirer::Job {
+  std::string key;
+  KeyOwner key_owner;
+  AcquireRequest request;
+  std::vector<std::string> countries;  // the country, then the fallbacks
+  size_t next_country = 0;
+  int round = 0;
+  Clock::time_point give_up;
+  bool throttled = false;  // counted once in the metrics
+  AcquireOutcome out;
+  Done done;
+};
+
+Acquirer::Acquirer(UpstreamPool& upstream, RateBudget& budget, Options options, Runtime runtime,
+                   GatewayMetrics* metrics)
     : upstream_(upstream),
       budget_(budget),
       options_(options),
-      sleep_(std::move(sleep)),
-      now_(std::move(now)),
+      runtime_(std::move(runtime)),
+      metrics_(metrics),
       jitter_(options.seed) {}
 
 std::optional<GatewayError> Acquirer::Validate(const AcquireRequest& r) {
@@ -99,7 +116,7 @@ std::optional<GatewayError> Acquirer::Validate(const AcquireRequest& r) {
   return e;
 }
 
-std::chrono::steady_clock::duration Acquirer::Backoff(int retry) {
+Acquirer::Clock::duration Acquirer::Backoff(int retry) {
   // Exponential with full jitter: uniform in [0, min(max, initial * 2^retry)].
   const auto ceiling = std::min<int64_t>(options_.max_backoff.count(),
                                          options_.initial_backoff.count() << std::min(retry, 20));
@@ -108,89 +125,178 @@ std::chrono::steady_clock::duration Acquirer::Backoff(int retry) {
       std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(ceiling, 1))(jitter_));
 }
 
-AcquireOutcome Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
-                                 const AcquireRequest& request) {
-  if (auto invalid = Validate(request)) return {.error = std::move(invalid)};
-  if (request.request_id.empty()) return AcquireOnce(key, key_owner, request);
+void Acquirer::ForgetOldRequestIdsLocked(Clock::time_point now) {
+  // Amortised: one sweep per 256 new ids keeps the map bounded by the ids of one TTL.
+  if (++inserts_since_sweep_ < 256) return;
+  inserts_since_sweep_ = 0;
+  std::erase_if(by_request_id_, [&](const auto& entry) {
+    return entry.second->done && now - entry.second->done_at > options_.request_id_ttl;
+  });
+}
+
+void Acquirer::Acquire(const std::string& key, KeyOwner key_owner, const AcquireRequest& request,
+                       Done done) {
+  if (auto invalid = Validate(request)) return done({.error = std::move(invalid)});
+  auto job = std::make_shared<Job>();
+  job->key = key;
+  job->key_owner = key_owner;
+  job->request = request;
+  job->countries = {request.country};
+  job->countries.insert(job->countries.end(), request.fallback_countries.begin(),
+                        request.fallback_countries.end());
+  const auto now = runtime_.now();
+  job->give_up = std::min(request.deadline, now + request.max_wait);
+  if (request.request_id.empty()) {
+    job->done = std::move(done);
+    return Step(job);
+  }
 
   // The id is scoped to the key: two tenants' ids never collide.
   const std::string slot = key + '\x1f' + request.request_id;
   std::shared_ptr<Pending> pending;
-  bool first = false;
-  {
-    std::unique_lock lock(mutex_);
-    auto [it, inserted] = by_request_id_.try_emplace(slot, nullptr);
-    if (inserted) it->second = std::make_shared<Pending>();
-    pending = it->second;
-    first = inserted;
-    if (!first) {
-      pending->cv.wait(lock, [&] { return pending->done; });
-      AcquireOutcome replay = pending->outcome;
-      replay.replayed = replay.number.has_value();
-      replay.attempts = 0;
-      return replay;
-    }
-  }
-  AcquireOutcome outcome = AcquireOnce(key, key_owner, request);
   {
     std::lock_guard lock(mutex_);
-    pending->outcome = outcome;
-    pending->done = true;
-    // A definite failure frees the id for another try; a number, or an unknown outcome
-    // (UPSTREAM_TIMEOUT), stays: the same id must never buy a second number.
-    const bool keep = outcome.number.has_value() ||
-                      (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout);
-    if (!keep) by_request_id_.erase(slot);
+    auto it = by_request_id_.find(slot);
+    if (it != by_request_id_.end() && it->second->done &&
+        now - it->second->done_at > options_.request_id_ttl) {
+      by_request_id_.erase(it);
+      it = by_request_id_.end();
+    }
+    if (it != by_request_id_.end()) {
+      pending = it->second;
+      if (!pending->done) {
+        pending->waiters.push_back(std::move(done));
+        return;
+      }
+    } else {
+      ForgetOldRequestIdsLocked(now);
+      pending = std::make_shared<Pending>();
+      by_request_id_.emplace(slot, pending);
+    }
   }
-  pending->cv.notify_all();
-  return outcome;
+  if (pending->done) {  // answered before: the same number again, nothing bought
+    AcquireOutcome replay = pending->outcome;
+    replay.replayed = replay.number.has_value();
+    replay.attempts = 0;
+    return done(std::move(replay));
+  }
+  job->done = [this, slot, pending, done = std::move(done)](AcquireOutcome outcome) {
+    std::vector<Done> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      pending->outcome = outcome;
+      pending->done = true;
+      pending->done_at = runtime_.now();
+      waiters.swap(pending->waiters);
+      // A definite failure frees the id for another try; a number, or an unknown outcome
+      // (UPSTREAM_TIMEOUT), stays: the same id must never buy a second number.
+      const bool keep = outcome.number.has_value() ||
+                        (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout);
+      if (!keep) by_request_id_.erase(slot);
+    }
+    for (auto& waiter : waiters) {
+      AcquireOutcome replay = outcome;
+      replay.replayed = replay.number.has_value();
+      replay.attempts = 0;
+      waiter(std::move(replay));
+    }
+    done(std::move(outcome));
+  };
+  Step(job);
 }
 
-AcquireOutcome Acquirer::AcquireOnce(const std::string& key, KeyOwner key_owner,
-                                     const AcquireRequest& request) {
-  std::vector<std::string> countries = {request.country};
-  countries.insert(countries.end(), request.fallback_countries.begin(),
-                   request.fallback_countries.end());
-  const auto start = now_();
-  const auto give_up = std::min(request.deadline, start + request.max_wait);
-  AcquireOutcome out;
-  for (int round = 0;; ++round) {
-    for (const std::string& country : countries) {
-      // Wait for a purchase token, within the deadline.
-      while (auto wait = budget_.TryTake(key, RateBudget::Priority::kAcquire, now_())) {
-        if (now_() + *wait > give_up) {
-          out.error =
-              GatewayError{.reason = Reason::kRateLimitExceeded,
-                           .message = "the upstream rate budget for this key is spent",
-                           .retry_after = std::chrono::ceil<std::chrono::milliseconds>(*wait)};
-          out.error->key_owner = key_owner;
-          return out;
-        }
-        sleep_(*wait);
-      }
-      ++out.attempts;
-      auto result = upstream_.Take()->RequestNumber(key, country, request.service);
-      if (result.ok()) {
-        out.number = std::move(result.value);
-        out.upstream_date = result.upstream_date;
-        out.error.reset();
-        return out;
-      }
-      out.error = std::move(result.error);
-      out.error->key_owner = key_owner;
-      out.error->metadata["country"] = country;
-      out.error->metadata["service"] = request.service;
-      if (out.error->reason == Reason::kRateLimitExceeded) {
-        budget_.PauseUntil(key, now_() + out.error->retry_after.value_or(std::chrono::seconds(1)));
-      }
-      if (!Retryable(out.error->reason)) return out;
-      // Stock-outs move on to the next country; other failures retry after a pause.
-      if (out.error->reason != Reason::kNoNumbersAvailable) break;
-    }
-    const auto pause = Backoff(round);
-    if (now_() + pause > give_up) return out;
-    sleep_(pause);
+void Acquirer::Stop() {
+  std::set<std::shared_ptr<Job>> waiting;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    waiting.swap(waiting_);
   }
+  for (const auto& job : waiting) {
+    job->out.error =
+        GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
+    Finish(job);
+  }
+}
+
+void Acquirer::Finish(const std::shared_ptr<Job>& job) {
+  Done done = std::exchange(job->done, nullptr);
+  done(std::move(job->out));
+}
+
+// Decides the next move; never blocks: a purchase goes to a worker, a wait to a timer.
+void Acquirer::Step(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      job->out.error =
+          GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
+    }
+  }
+  if (job->out.error && job->out.error->reason == Reason::kShuttingDown) return Finish(job);
+  const auto now = runtime_.now();
+  if (auto wait = budget_.TryTake(job->key, RateBudget::Priority::kAcquire, now)) {
+    if (now + *wait > job->give_up) {
+      job->out.error =
+          GatewayError{.reason = Reason::kRateLimitExceeded,
+                       .message = "the upstream rate budget for this key is spent",
+                       .retry_after = std::chrono::ceil<std::chrono::milliseconds>(*wait)};
+      job->out.error->key_owner = job->key_owner;
+      return Finish(job);
+    }
+    if (!job->throttled && metrics_) metrics_->Throttled("rate_budget", "acquire");
+    job->throttled = true;
+    return Wait(job, *wait);
+  }
+  runtime_.run([this, job] { Attempt(job); });
+}
+
+void Acquirer::Attempt(const std::shared_ptr<Job>& job) {
+  const std::string& country = job->countries[job->next_country];
+  ++job->out.attempts;
+  auto result = upstream_.Take()->RequestNumber(job->key, country, job->request.service);
+  if (result.ok()) {
+    job->out.number = std::move(result.value);
+    job->out.upstream_date = result.upstream_date;
+    job->out.error.reset();
+    return Finish(job);
+  }
+  GatewayError& error = job->out.error.emplace(std::move(*result.error));
+  error.key_owner = job->key_owner;
+  error.metadata["country"] = country;
+  error.metadata["service"] = job->request.service;
+  if (error.reason == Reason::kRateLimitExceeded) {
+    if (metrics_) metrics_->Throttled("upstream_429", "acquire");
+    budget_.PauseUntil(job->key,
+                       runtime_.now() + error.retry_after.value_or(std::chrono::seconds(1)));
+  }
+  if (!Retryable(error.reason)) return Finish(job);
+  // A stock-out moves on to the next country at once; other failures, and the end of a
+  // round, pause first.
+  if (error.reason == Reason::kNoNumbersAvailable && ++job->next_country < job->countries.size()) {
+    return Step(job);
+  }
+  job->next_country = 0;
+  const auto pause = Backoff(job->round++);
+  if (runtime_.now() + pause > job->give_up) return Finish(job);
+  Wait(job, pause);
+}
+
+void Acquirer::Wait(const std::shared_ptr<Job>& job, Clock::duration how_long) {
+  bool stopping;
+  {
+    std::lock_guard lock(mutex_);
+    stopping = stopping_;
+    if (!stopping) waiting_.insert(job);
+  }
+  if (stopping) return Step(job);  // ends it with SHUTTING_DOWN
+  runtime_.after(how_long, [this, job] {
+    {
+      std::lock_guard lock(mutex_);
+      if (waiting_.erase(job) == 0) return;  // Stop() ended it already
+    }
+    Step(job);
+  });
 }
 
 }  // namespace ismscode::gateway

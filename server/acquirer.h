@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,13 +18,16 @@
 
 namespace ismscode::gateway {
 
+class GatewayMetrics;
+
 // A fixed set of upstream connections, leased one at a time (a cpp-httplib client
 // serialises its requests). Lease() blocks until one is free. Thread-safe.
 class UpstreamPool {
  public:
   // nullptr with `error` set when the config is unusable.
   static std::unique_ptr<UpstreamPool> Create(const UpstreamConfig& config, size_t size,
-                                              std::string* error);
+                                              std::string* error,
+                                              GatewayMetrics* metrics = nullptr);
 
   class Lease {
    public:
@@ -65,45 +69,71 @@ struct AcquireOutcome {
 // for one id), takes purchase-priority tokens from the rate budget, and tries the
 // country then the fallbacks, retrying stock-outs, 429s and transient failures with
 // exponential backoff and full jitter until max_wait or the deadline. 400, 401, 402 and
-// an unanswered purchase (UPSTREAM_TIMEOUT) are never retried. Thread-safe.
+// an unanswered purchase (UPSTREAM_TIMEOUT) are never retried.
+//
+// Asynchronous: no thread ever waits for time. Upstream calls run through
+// `Runtime::run` (the worker pool), pauses through `Runtime::after` (the scheduler), and
+// the outcome arrives through a callback. Thread-safe.
 class Acquirer {
  public:
   struct Options {
     std::chrono::milliseconds initial_backoff{200};
     std::chrono::milliseconds max_backoff{5000};
+    // How long a request id remembers its number (then it may buy a new one).
+    std::chrono::milliseconds request_id_ttl{std::chrono::hours(1)};
     uint64_t seed = std::random_device{}();
   };
-  // Waits for `how_long`; tests pass one that advances a fake clock instead.
-  using Sleep = std::function<void(std::chrono::steady_clock::duration how_long)>;
-  using Now = std::function<std::chrono::steady_clock::time_point()>;
+  using Clock = std::chrono::steady_clock;
+  using Task = std::function<void()>;
+  struct Runtime {
+    std::function<void(Task)> run;                     // blocking work (upstream calls)
+    std::function<void(Clock::duration, Task)> after;  // a timer; must not block
+    std::function<Clock::time_point()> now;
+  };
+  using Done = std::function<void(AcquireOutcome)>;
 
-  Acquirer(UpstreamPool& upstream, RateBudget& budget, Options options, Sleep sleep, Now now);
+  Acquirer(UpstreamPool& upstream, RateBudget& budget, Options options, Runtime runtime,
+           GatewayMetrics* metrics = nullptr);
 
-  AcquireOutcome Acquire(const std::string& key, KeyOwner key_owner, const AcquireRequest& request);
+  // Calls `done` exactly once, on a worker or timer thread (or inline when the answer is
+  // known at once).
+  void Acquire(const std::string& key, KeyOwner key_owner, const AcquireRequest& request,
+               Done done);
+  // Acquisitions waiting for a pause end now with SHUTTING_DOWN; those in an upstream
+  // call end after it; later calls end at once. Idempotent.
+  void Stop();
 
   // The local checks, exposed for the service's own validation messages.
   static std::optional<GatewayError> Validate(const AcquireRequest& request);
 
  private:
+  struct Job;
   struct Pending {
     bool done = false;
+    Clock::time_point done_at;
     AcquireOutcome outcome;
-    std::condition_variable cv;
+    std::vector<Done> waiters;  // concurrent duplicates
   };
 
-  AcquireOutcome AcquireOnce(const std::string& key, KeyOwner key_owner,
-                             const AcquireRequest& request);
-  std::chrono::steady_clock::duration Backoff(int retry);
+  void Step(const std::shared_ptr<Job>& job);
+  void Attempt(const std::shared_ptr<Job>& job);
+  void Wait(const std::shared_ptr<Job>& job, Clock::duration how_long);
+  void Finish(const std::shared_ptr<Job>& job);
+  Clock::duration Backoff(int retry);
+  void ForgetOldRequestIdsLocked(Clock::time_point now);
 
   UpstreamPool& upstream_;
   RateBudget& budget_;
   const Options options_;
-  Sleep sleep_;
-  Now now_;
+  const Runtime runtime_;
+  GatewayMetrics* const metrics_;
   std::mutex mutex_;
+  bool stopping_ = false;
   std::mt19937_64 jitter_;
+  std::set<std::shared_ptr<Job>> waiting_;  // jobs in a pause, for Stop()
   // (key, request id) -> the purchase made or being made for it.
   std::unordered_map<std::string, std::shared_ptr<Pending>> by_request_id_;
+  size_t inserts_since_sweep_ = 0;
 };
 
 }  // namespace ismscode::gateway

@@ -16,7 +16,7 @@ struct Row {
 };
 
 // DESIGN.md's error table. kUnauthorized's code depends on whose key it was (CodeFor).
-constexpr std::array<Row, 14> kTable = {{
+constexpr std::array<Row, 16> kTable = {{
     {Reason::kInvalidArgument, "INVALID_ARGUMENT", grpc::StatusCode::INVALID_ARGUMENT},
     {Reason::kInvalidCountry, "INVALID_COUNTRY", grpc::StatusCode::INVALID_ARGUMENT},
     {Reason::kInvalidService, "INVALID_SERVICE", grpc::StatusCode::INVALID_ARGUMENT},
@@ -31,6 +31,8 @@ constexpr std::array<Row, 14> kTable = {{
     {Reason::kCodeWaitTimeout, "CODE_WAIT_TIMEOUT", grpc::StatusCode::DEADLINE_EXCEEDED},
     {Reason::kNumberExpired, "NUMBER_EXPIRED", grpc::StatusCode::DEADLINE_EXCEEDED},
     {Reason::kShuttingDown, "SHUTTING_DOWN", grpc::StatusCode::UNAVAILABLE},
+    {Reason::kUnauthenticated, "UNAUTHENTICATED", grpc::StatusCode::UNAUTHENTICATED},
+    {Reason::kCallerKeyNotAllowed, "CALLER_KEY_NOT_ALLOWED", grpc::StatusCode::PERMISSION_DENIED},
 }};
 
 const Row& RowFor(Reason reason) {

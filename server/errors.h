@@ -29,6 +29,8 @@ enum class Reason {
   kCodeWaitTimeout,      // no code before the timeout; DEADLINE_EXCEEDED
   kNumberExpired,        // the reservation ended first; DEADLINE_EXCEEDED
   kShuttingDown,         // the gateway is draining; UNAVAILABLE
+  kUnauthenticated,      // a caller token is required and was missing or wrong; UNAUTHENTICATED
+  kCallerKeyNotAllowed,  // a per-call upstream key was sent but is not allowed; PERMISSION_DENIED
 };
 
 // Whose upstream key an error concerns: a 401 on the caller's own key is the caller's

@@ -2,12 +2,13 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
-#include <condition_variable>
 #include <mutex>
 
 #include "server/acquirer.h"
+#include "server/call_observer.h"
 #include "server/poll_hub.h"
 #include "server/rate_budget.h"
 #include "server/scheduler.h"
@@ -18,6 +19,7 @@ namespace ismscode::gateway {
 // Members are declared in dependency order: destruction runs the other way.
 struct Gateway::Impl {
   GatewayOptions options;
+  GatewayMetrics metrics;
   WorkerPool workers;
   Scheduler scheduler;
   RateBudget budget;
@@ -28,10 +30,6 @@ struct Gateway::Impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag shutdown_once;
-  // Retry pauses of AcquireNumber wait here, so that shutdown cuts them short.
-  std::mutex stop_mutex;
-  std::condition_variable stop_cv;
-  bool stopping = false;
 
   explicit Impl(const GatewayOptions& o)
       : options(o),
@@ -47,27 +45,48 @@ Gateway::~Gateway() { Shutdown(); }
 std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::string* error) {
   auto impl = std::make_unique<Impl>(options);
   Impl* i = impl.get();
-  i->upstream = UpstreamPool::Create(options.upstream, options.workers, error);
+  if (options.tls_cert_chain.empty() != options.tls_private_key.empty()) {
+    *error = "TLS needs both a certificate chain and a private key";
+    return nullptr;
+  }
+  if (!options.metrics_listen.empty() && !i->metrics.Serve(options.metrics_listen, error)) {
+    return nullptr;
+  }
+  i->upstream = UpstreamPool::Create(options.upstream, options.workers, error, &i->metrics);
   if (!i->upstream) return nullptr;
   i->acquirer = std::make_unique<Acquirer>(
       *i->upstream, i->budget, Acquirer::Options{},
-      [i](std::chrono::steady_clock::duration d) {
-        std::unique_lock lock(i->stop_mutex);
-        i->stop_cv.wait_for(lock, d, [i] { return i->stopping; });
-      },
-      [] { return std::chrono::steady_clock::now(); });
-  i->hub = std::make_unique<PollHub>(*i->upstream, i->budget, i->scheduler, i->workers,
-                                     PollHub::Options{.interval = options.poll_interval});
+      Acquirer::Runtime{.run = [i](Acquirer::Task task) { i->workers.Post(std::move(task)); },
+                        .after =
+                            [i](Acquirer::Clock::duration d, Acquirer::Task task) {
+                              i->scheduler.At(Acquirer::Clock::now() + d, std::move(task));
+                            },
+                        .now = [] { return Acquirer::Clock::now(); }},
+      &i->metrics);
+  i->hub =
+      std::make_unique<PollHub>(*i->upstream, i->budget, i->scheduler, i->workers,
+                                PollHub::Options{.interval = options.poll_interval}, &i->metrics);
   i->service = std::make_unique<VerificationService>(
-      *i->upstream, *i->acquirer, *i->hub, i->scheduler, i->workers,
+      *i->upstream, i->budget, *i->acquirer, *i->hub, i->scheduler, i->workers, i->metrics,
       VerificationService::Options{.upstream_key = options.upstream_key,
-                                   .default_timeout = options.default_await_timeout});
+                                   .default_timeout = options.default_await_timeout,
+                                   .caller_tokens = options.caller_tokens,
+                                   .allow_caller_keys = options.allow_caller_keys});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &i->port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert_chain.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({options.tls_private_key, options.tls_cert_chain});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(options.listen, credentials, &i->port);
   builder.RegisterService(i->service.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(NewCallObserverFactory(i->metrics, options.log_calls));
+  builder.experimental().SetInterceptorCreators(std::move(observers));
   i->server = builder.BuildAndStart();
   if (!i->server || i->port == 0) {
     *error = "cannot listen on " + options.listen;
@@ -79,16 +98,16 @@ std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::stri
 
 int Gateway::port() const { return impl_->port; }
 
+int Gateway::metrics_port() const { return impl_->metrics.port(); }
+
+const GatewayMetrics& Gateway::metrics() const { return impl_->metrics; }
+
 void Gateway::Shutdown(std::chrono::milliseconds grace) {
   Impl* i = impl_.get();
   std::call_once(i->shutdown_once, [i, grace] {
     i->server->GetHealthCheckService()->SetServingStatus(false);
-    {
-      std::lock_guard lock(i->stop_mutex);
-      i->stopping = true;
-    }
-    i->stop_cv.notify_all();
     i->service->Drain();
+    i->acquirer->Stop();
     // Wait for the calls in progress (at most `grace`), then shut down at once: idle
     // client connections would otherwise hold Shutdown() until its deadline.
     i->service->WaitIdle(std::chrono::steady_clock::now() + grace);

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "server/metrics.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
@@ -16,6 +18,15 @@ struct GatewayOptions {
   double requests_per_minute = 60;  // the upstream's rate limit for one key
   size_t workers = 8;               // threads (and upstream connections) for upstream calls
   std::chrono::milliseconds default_await_timeout{120000};
+
+  // TLS on the gRPC port: PEM certificate chain and private key (both or neither).
+  std::string tls_cert_chain, tls_private_key;
+  // Bearer tokens callers must present; empty: no token needed.
+  std::vector<std::string> caller_tokens;
+  bool allow_caller_keys = false;  // accept a per-call upstream key in x-ismscode-api-key
+
+  std::string metrics_listen;  // host:port for GET /metrics; empty: not served
+  bool log_calls = false;      // one JSON line on stderr per finished call
 };
 
 // The whole gateway in-process: worker pool, scheduler, rate budget, upstream pool,
@@ -27,6 +38,8 @@ class Gateway {
   ~Gateway();  // Shutdown()
 
   int port() const;
+  int metrics_port() const;  // 0 when metrics are not served
+  const GatewayMetrics& metrics() const;
   // Health goes NOT_SERVING, open streams end with UNAVAILABLE / SHUTTING_DOWN, then the
   // server stops (waiting at most `grace` for calls in progress). Idempotent.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(3));

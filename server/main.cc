@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <vector>
 
 #include "mock/clock.h"
 #include "mock/http_server.h"
@@ -32,6 +33,15 @@ constexpr const char* kUsage =
     "  --rate-limit N           upstream requests per minute per key (default 60)\n"
     "  --workers N              upstream connections and worker threads (default 8)\n"
     "  --mock-scenario NAME     scenario of the bundled mock (default: default)\n"
+    "  --metrics-listen H:P     Prometheus GET /metrics address (default 127.0.0.1:9464;\n"
+    "                           \"off\": not served)\n"
+    "  --tls-cert FILE          serve gRPC over TLS with this PEM certificate chain...\n"
+    "  --tls-key FILE           ...and this PEM private key\n"
+    "  --token-file FILE        callers must send \"authorization: Bearer <token>\" with one\n"
+    "                           of the tokens in FILE (one per line, # comments)\n"
+    "  --allow-caller-keys      callers may send their own upstream key in the\n"
+    "                           x-ismscode-api-key metadata (its own rate budget)\n"
+    "  --no-call-logs           no JSON log line per finished call\n"
     "  --help                   this text\n";
 
 bool ParseInt(const std::string& s, long* out) {
@@ -39,18 +49,54 @@ bool ParseInt(const std::string& s, long* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+bool IsSwitch(const std::string& arg) {
+  return arg == "--help" || arg == "--allow-caller-keys" || arg == "--no-call-logs";
+}
+
+// The whole file, or false (the message names the file, never its content).
+bool ReadFile(const std::string& path, std::string* out, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  if (!in || !(buf << in.rdbuf())) {
+    *error = "cannot read " + path;
+    return false;
+  }
+  *out = buf.str();
+  return true;
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t start = 0;
+  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
+  return s.substr(start);
+}
+
+// One token per line; blank lines and # comments skipped.
+std::vector<std::string> ParseTokens(const std::string& text) {
+  std::vector<std::string> tokens;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    line = Trimmed(line);
+    if (!line.empty() && line.front() != '#') tokens.push_back(line);
+  }
+  return tokens;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   GatewayOptions options;
   options.listen = "127.0.0.1:50051";
-  std::string upstream, key_file, scenario = "default";
+  options.metrics_listen = "127.0.0.1:9464";
+  options.log_calls = true;
+  std::string upstream, key_file, scenario = "default", tls_cert, tls_key, token_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     if (const size_t eq = arg.find('='); eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
-    } else if (arg != "--help" && i + 1 < argc) {
+    } else if (!IsSwitch(arg) && i + 1 < argc) {
       value = argv[++i];
     }
     long n = 0;
@@ -73,15 +119,49 @@ int main(int argc, char** argv) {
       options.workers = static_cast<size_t>(n);
     } else if (arg == "--mock-scenario" && !value.empty()) {
       scenario = value;
+    } else if (arg == "--metrics-listen" && !value.empty()) {
+      options.metrics_listen = value == "off" ? "" : value;
+    } else if (arg == "--tls-cert" && !value.empty()) {
+      tls_cert = value;
+    } else if (arg == "--tls-key" && !value.empty()) {
+      tls_key = value;
+    } else if (arg == "--token-file" && !value.empty()) {
+      token_file = value;
+    } else if (arg == "--allow-caller-keys") {
+      options.allow_caller_keys = true;
+    } else if (arg == "--no-call-logs") {
+      options.log_calls = false;
     } else {
       std::cerr << "ismscode-gateway: bad flag or value: " << arg << " (see --help)\n";
       return 2;
     }
   }
 
+  std::string error;
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::cerr << "ismscode-gateway: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  if (!tls_cert.empty() && (!ReadFile(tls_cert, &options.tls_cert_chain, &error) ||
+                            !ReadFile(tls_key, &options.tls_private_key, &error))) {
+    std::cerr << "ismscode-gateway: " << error << "\n";
+    return 2;
+  }
+  if (!token_file.empty()) {
+    std::string text;
+    if (!ReadFile(token_file, &text, &error)) {
+      std::cerr << "ismscode-gateway: " << error << "\n";
+      return 2;
+    }
+    options.caller_tokens = ParseTokens(text);
+    if (options.caller_tokens.empty()) {
+      std::cerr << "ismscode-gateway: " << token_file << " holds no token\n";
+      return 2;
+    }
+  }
+
   const sigset_t stop_signals = ismscode::mock::BlockStopSignals();
 
-  std::string error;
   std::unique_ptr<ismscode::mock::MockService> mock;
   std::unique_ptr<ismscode::mock::MockHttpServer> mock_server;
   if (upstream.empty()) {
@@ -105,14 +185,11 @@ int main(int argc, char** argv) {
   } else {
     options.upstream.base_url = upstream;
     if (!key_file.empty()) {
-      std::ifstream in(key_file);
-      std::stringstream buf;
-      buf << in.rdbuf();
-      options.upstream_key = buf.str();
-      while (!options.upstream_key.empty() &&
-             std::isspace(static_cast<unsigned char>(options.upstream_key.back()))) {
-        options.upstream_key.pop_back();
+      if (!ReadFile(key_file, &options.upstream_key, &error)) {
+        std::cerr << "ismscode-gateway: " << error << "\n";
+        return 2;
       }
+      options.upstream_key = Trimmed(options.upstream_key);
     } else if (const char* env = std::getenv("ISMSCODE_API_KEY")) {
       options.upstream_key = env;
     }
@@ -128,11 +205,19 @@ int main(int argc, char** argv) {
     std::cerr << "ismscode-gateway: " << error << "\n";
     return 1;
   }
-  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  auto host_of = [](const std::string& listen) { return listen.substr(0, listen.rfind(':')); };
+  const std::string host = host_of(options.listen);
   LogLine("info", "ismscode-gateway listening",
           {{"grpc", host + ":" + std::to_string(gateway->port())},
            {"port", gateway->port()},
            {"upstream", options.upstream.base_url},
+           {"metrics", gateway->metrics_port()
+                           ? host_of(options.metrics_listen) + ":" +
+                                 std::to_string(gateway->metrics_port()) + "/metrics"
+                           : "off"},
+           {"tls", !options.tls_cert_chain.empty()},
+           {"caller_tokens", options.caller_tokens.size()},
+           {"allow_caller_keys", options.allow_caller_keys},
            {"poll_interval_ms", options.poll_interval.count()},
            {"rate_limit_per_minute", options.requests_per_minute}});
 

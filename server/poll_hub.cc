@@ -2,21 +2,31 @@
 
 #include <algorithm>
 
+#include "server/metrics.h"
+
 namespace ismscode::gateway {
 
 PollHub::PollHub(UpstreamPool& upstream, RateBudget& budget, Scheduler& scheduler,
-                 WorkerPool& workers, Options options)
+                 WorkerPool& workers, Options options, GatewayMetrics* metrics)
     : upstream_(upstream),
       budget_(budget),
       scheduler_(scheduler),
       workers_(workers),
-      options_(options) {}
+      options_(options),
+      metrics_(metrics) {}
+
+void PollHub::EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+  entries_.erase(it);
+  if (metrics_) metrics_->WatchEnded();
+}
 
 void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher) {
   bool start = false;
   {
     std::lock_guard lock(mutex_);
-    Entry& e = entries_[number.id];
+    auto [it, created] = entries_.try_emplace(number.id);
+    if (created && metrics_) metrics_->WatchStarted();
+    Entry& e = it->second;
     if (e.watchers.empty() && !e.scheduled) e.number = number;
     e.watchers.push_back(watcher);
     start = !e.scheduled;
@@ -41,13 +51,21 @@ void PollHub::PollDue(const std::string& number_id) {
     auto it = entries_.find(number_id);
     if (it == entries_.end()) return;
     if (it->second.watchers.empty()) {
-      entries_.erase(it);
+      EraseLocked(it);
       return;
     }
     number = it->second.number;
   }
   if (auto wait =
           budget_.TryTake(number.key, RateBudget::Priority::kPoll, Scheduler::Clock::now())) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = entries_.find(number_id);
+      if (it != entries_.end() && !it->second.throttled) {
+        it->second.throttled = true;
+        if (metrics_) metrics_->Throttled("rate_budget", "poll");
+      }
+    }
     scheduler_.At(Scheduler::Clock::now() + *wait, [this, number_id] { PollDue(number_id); });
     return;
   }
@@ -62,6 +80,7 @@ void PollHub::RunPoll(const WatchedNumber& number) {
   if (!result.ok()) {
     const GatewayError& e = *result.error;
     if (e.reason == Reason::kRateLimitExceeded) {
+      if (metrics_) metrics_->Throttled("upstream_429", "poll");
       budget_.PauseUntil(number.key,
                          Scheduler::Clock::now() + e.retry_after.value_or(std::chrono::seconds(1)));
     }
@@ -79,15 +98,14 @@ void PollHub::RunPoll(const WatchedNumber& number) {
     if (it == entries_.end()) return;
     Entry& e = it->second;
     ++e.polls;
+    e.throttled = false;
     // The upstream lists every SMS the number received; keep the longest list seen, so a
     // flaky answer never makes a delivered SMS disappear.
     if (result.ok() && result.value->size() >= e.sms.size()) e.sms = std::move(*result.value);
     report.polls = e.polls;
     watchers = e.watchers;
     sms = e.sms;
-    if (watchers.empty() || report.fatal) {
-      entries_.erase(it);
-    }
+    if (watchers.empty() || report.fatal) EraseLocked(it);
   }
   report.sms = &sms;
   for (const auto& w : watchers) w->OnPoll(report);

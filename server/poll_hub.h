@@ -20,7 +20,8 @@ namespace ismscode::gateway {
 struct WatchedNumber {
   std::string id, key, service;
   KeyOwner key_owner = KeyOwner::kGateway;
-  SystemTime expires_at;  // in the gateway's clock (skew-corrected)
+  SystemTime expires_at;                              // in the gateway's clock (skew-corrected)
+  std::chrono::steady_clock::time_point acquired_at;  // when AcquireNumber answered
 };
 
 // What one poll found, handed to every watcher of the number.
@@ -50,7 +51,7 @@ class PollHub {
   };
 
   PollHub(UpstreamPool& upstream, RateBudget& budget, Scheduler& scheduler, WorkerPool& workers,
-          Options options);
+          Options options, GatewayMetrics* metrics = nullptr);
 
   void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher);
   void Remove(const std::string& number_id, const PollWatcher* watcher);
@@ -62,7 +63,10 @@ class PollHub {
     int polls = 0;
     std::vector<UpstreamSms> sms;
     bool scheduled = false;  // a poll is pending or running
+    bool throttled = false;  // the pending poll waited for the budget (counted once)
   };
+  // Drops a finished loop. Called with mutex_ held.
+  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
 
   void PollDue(const std::string& number_id);
   void RunPoll(const WatchedNumber& number);
@@ -72,6 +76,7 @@ class PollHub {
   Scheduler& scheduler_;
   WorkerPool& workers_;
   const Options options_;
+  GatewayMetrics* const metrics_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
 };

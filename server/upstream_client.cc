@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mock/clock.h"
+#include "server/metrics.h"
 
 namespace ismscode::gateway {
 
@@ -103,7 +104,8 @@ const json& Array(const json& j, const char* field) {
 }  // namespace
 
 std::unique_ptr<UpstreamClient> UpstreamClient::Create(const UpstreamConfig& config,
-                                                       std::string* error) {
+                                                       std::string* error,
+                                                       GatewayMetrics* metrics) {
   const std::string& url = config.base_url;
   const size_t scheme_end = url.find("://");
   const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
@@ -133,11 +135,23 @@ std::unique_ptr<UpstreamClient> UpstreamClient::Create(const UpstreamConfig& con
     client->enable_server_certificate_verification(true);
     if (!config.ca_file.empty()) client->set_ca_cert_path(config.ca_file);
   }
-  return std::unique_ptr<UpstreamClient>(new UpstreamClient(std::move(client), prefix));
+  return std::unique_ptr<UpstreamClient>(new UpstreamClient(std::move(client), prefix, metrics));
 }
 
-UpstreamClient::UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix)
-    : client_(std::move(client)), path_prefix_(std::move(path_prefix)) {}
+UpstreamClient::UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix,
+                               GatewayMetrics* metrics)
+    : client_(std::move(client)), path_prefix_(std::move(path_prefix)), metrics_(metrics) {}
+
+template <class T>
+UpstreamResult<T> UpstreamClient::Observed(const char* endpoint,
+                                           std::chrono::steady_clock::time_point start,
+                                           UpstreamResult<T> result) {
+  if (metrics_) {
+    metrics_->UpstreamRequest(endpoint, result.ok() ? "ok" : ReasonName(result.error->reason),
+                              std::chrono::steady_clock::now() - start);
+  }
+  return result;
+}
 
 UpstreamClient::~UpstreamClient() = default;
 
@@ -164,26 +178,33 @@ httplib::Headers Auth(const std::string& key) { return {{"Authorization", "Beare
 }  // namespace
 
 UpstreamResult<std::vector<UpstreamCountry>> UpstreamClient::ListCountries(const std::string& key) {
-  return Decode<std::vector<UpstreamCountry>>(
-      client_->Get(path_prefix_ + "/countries", Auth(key)), false, [](const json& body) {
-        std::vector<UpstreamCountry> out;
-        for (const json& c : Array(body, "countries")) {
-          out.push_back({Text(c, "code"), Text(c, "name"), Text(c, "prefix")});
-        }
-        return out;
-      });
+  const auto start = std::chrono::steady_clock::now();
+  return Observed(
+      "countries", start,
+      Decode<std::vector<UpstreamCountry>>(
+          client_->Get(path_prefix_ + "/countries", Auth(key)), false, [](const json& body) {
+            std::vector<UpstreamCountry> out;
+            for (const json& c : Array(body, "countries")) {
+              out.push_back({Text(c, "code"), Text(c, "name"), Text(c, "prefix")});
+            }
+            return out;
+          }));
 }
 
 UpstreamResult<std::vector<std::string>> UpstreamClient::ListServices(const std::string& key) {
-  return Decode<std::vector<std::string>>(
-      client_->Get(path_prefix_ + "/services", Auth(key)), false, [](const json& body) {
-        std::vector<std::string> out;
-        for (const json& s : Array(body, "services")) {
-          if (!s.is_string()) throw std::runtime_error("a service is not a string");
-          out.push_back(s);
-        }
-        return out;
-      });
+  const auto start = std::chrono::steady_clock::now();
+  return Observed(
+      "services", start,
+      Decode<std::vector<std::string>>(client_->Get(path_prefix_ + "/services", Auth(key)), false,
+                                       [](const json& body) {
+                                         std::vector<std::string> out;
+                                         for (const json& s : Array(body, "services")) {
+                                           if (!s.is_string())
+                                             throw std::runtime_error("a service is not a string");
+                                           out.push_back(s);
+                                         }
+                                         return out;
+                                       }));
 }
 
 UpstreamResult<UpstreamNumber> UpstreamClient::RequestNumber(const std::string& key,
@@ -191,30 +212,35 @@ UpstreamResult<UpstreamNumber> UpstreamClient::RequestNumber(const std::string& 
                                                              const std::string& service) {
   const std::string body = json{{"country", country}, {"service", service}}.dump(
       -1, ' ', false, json::error_handler_t::replace);
-  return Decode<UpstreamNumber>(
-      client_->Post(path_prefix_ + "/numbers/request", Auth(key), body, "application/json"), true,
-      [](const json& body) {
-        if (!body.contains("number") || !body["number"].is_object()) {
-          throw std::runtime_error("missing object 'number'");
-        }
-        const json& n = body["number"];
-        return UpstreamNumber{Text(n, "id"), Text(n, "phone"), Text(n, "country"),
-                              Text(n, "service"), Time(n, "expires_at")};
-      });
+  const auto start = std::chrono::steady_clock::now();
+  return Observed(
+      "numbers.request", start,
+      Decode<UpstreamNumber>(
+          client_->Post(path_prefix_ + "/numbers/request", Auth(key), body, "application/json"),
+          true, [](const json& body) {
+            if (!body.contains("number") || !body["number"].is_object()) {
+              throw std::runtime_error("missing object 'number'");
+            }
+            const json& n = body["number"];
+            return UpstreamNumber{Text(n, "id"), Text(n, "phone"), Text(n, "country"),
+                                  Text(n, "service"), Time(n, "expires_at")};
+          }));
 }
 
 UpstreamResult<std::vector<UpstreamSms>> UpstreamClient::ListSms(const std::string& key,
                                                                  const std::string& number_id) {
   // Ids are opaque: escape them so that "../" or "?" cannot change the request.
   const std::string path = path_prefix_ + "/numbers/" + EncodePathSegment(number_id) + "/sms";
-  return Decode<std::vector<UpstreamSms>>(
-      client_->Get(path, Auth(key)), false, [](const json& body) {
+  const auto start = std::chrono::steady_clock::now();
+  return Observed(
+      "numbers.sms", start,
+      Decode<std::vector<UpstreamSms>>(client_->Get(path, Auth(key)), false, [](const json& body) {
         std::vector<UpstreamSms> out;
         for (const json& s : Array(body, "sms")) {
           out.push_back({Text(s, "from"), Text(s, "text"), Time(s, "received_at")});
         }
         return out;
-      });
+      }));
 }
 
 }  // namespace ismscode::gateway

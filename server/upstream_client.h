@@ -14,6 +14,7 @@ class Client;
 
 namespace ismscode::gateway {
 
+class GatewayMetrics;
 using SystemTime = std::chrono::system_clock::time_point;
 
 struct UpstreamConfig {
@@ -55,7 +56,9 @@ struct UpstreamResult {
 class UpstreamClient {
  public:
   // nullptr with `error` set when the URL is not http(s)://host[:port][/path].
-  static std::unique_ptr<UpstreamClient> Create(const UpstreamConfig& config, std::string* error);
+  // `metrics` (optional) counts every request by endpoint and outcome.
+  static std::unique_ptr<UpstreamClient> Create(const UpstreamConfig& config, std::string* error,
+                                                GatewayMetrics* metrics = nullptr);
   ~UpstreamClient();
 
   UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key);
@@ -68,10 +71,15 @@ class UpstreamClient {
                                                    const std::string& number_id);
 
  private:
-  UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix);
+  UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix,
+                 GatewayMetrics* metrics);
+  template <class T>
+  UpstreamResult<T> Observed(const char* endpoint, std::chrono::steady_clock::time_point start,
+                             UpstreamResult<T> result);
 
   std::unique_ptr<httplib::Client> client_;
   std::string path_prefix_;  // "/api/v3"
+  GatewayMetrics* metrics_;
 };
 
 }  // namespace ismscode::gateway

@@ -32,6 +32,35 @@ grpc::Status ShuttingDown() {
       .ToStatus();
 }
 
+// How long a number stays known after its reservation ended: AwaitCode on it then says
+// NUMBER_EXPIRED rather than NUMBER_NOT_FOUND.
+constexpr auto kRememberExpired = std::chrono::minutes(10);
+// List calls wait at most this long for a rate-budget token.
+constexpr auto kListTokenWait = std::chrono::seconds(2);
+
+Scheduler::Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
+  if (context.deadline() == std::chrono::system_clock::time_point::max()) {
+    return Scheduler::Clock::time_point::max();
+  }
+  return Scheduler::Clock::now() + (context.deadline() - std::chrono::system_clock::now());
+}
+
+// Compares without an early exit, so that timing does not reveal a token's prefix.
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& context,
+                                         std::string_view name) {
+  const auto& md = context.client_metadata();
+  auto it = md.find(grpc::string_ref(name.data(), name.size()));
+  if (it == md.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
 // A stream that ends before it starts (bad request, unknown number, draining).
 class FailedStream final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent> {
  public:
@@ -61,6 +90,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
       : service_(service), p_(std::move(params)) {}
 
   void Start() {
+    service_.metrics_.AwaitStarted();
     std::weak_ptr<AwaitReactor> weak = shared_from_this();
     service_.scheduler_.At(p_.deadline, [weak] {
       if (auto self = weak.lock()) self->OnDeadline();
@@ -72,7 +102,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     std::unique_lock lock(mu_);
     if (ending_) return;
     if (report.fatal) {
-      EndLocked(report.fatal->ToStatus(), lock);
+      EndLocked(report.fatal->ToStatus(), "upstream_error", lock);
       return;
     }
     for (; delivered_ < report.sms->size(); ++delivered_) {
@@ -88,9 +118,12 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
       received->set_code(code->code);
       received->set_raw_match(code->raw_match);
       queue_.push_back(std::move(event));
-      ++codes_sent_;
+      if (codes_sent_++ == 0) {
+        service_.metrics_.TimeToCode(p_.number.service,
+                                     std::chrono::steady_clock::now() - p_.number.acquired_at);
+      }
       if (!p_.follow) {
-        EndLocked(grpc::Status::OK, lock);
+        EndLocked(grpc::Status::OK, "code_received", lock);
         return;
       }
     }
@@ -110,9 +143,9 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     Pump(lock);
   }
 
-  void End(const grpc::Status& status) {
+  void End(const grpc::Status& status, const char* outcome) {
     std::unique_lock lock(mu_);
-    EndLocked(status, lock);
+    EndLocked(status, outcome, lock);
   }
 
   void OnWriteDone(bool ok) override {
@@ -120,7 +153,10 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     writing_ = false;
     if (!ok) {  // the client is gone: nothing more can be written
       queue_.clear();
-      if (!ending_) ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      if (!ending_) {
+        ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+        outcome_ = "cancelled";
+      }
     }
     Pump(lock);
   }
@@ -128,10 +164,13 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   void OnCancel() override {
     std::unique_lock lock(mu_);
     queue_.clear();
-    EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"), lock);
+    EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"), "cancelled",
+              lock);
   }
 
   void OnDone() override {
+    service_.metrics_.AwaitEnded();
+    service_.metrics_.VerificationEnded(p_.number.service, outcome_);
     service_.hub_.Remove(p_.number.id, this);
     service_.Forget(this);  // drops the service's reference; others may linger briefly
   }
@@ -140,7 +179,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   void OnDeadline() {
     std::unique_lock lock(mu_);
     if (p_.follow && codes_sent_ > 0) {
-      EndLocked(grpc::Status::OK, lock);
+      EndLocked(grpc::Status::OK, "code_received", lock);
       return;
     }
     const bool expired = p_.deadline_reason == Reason::kNumberExpired;
@@ -150,12 +189,15 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
                                               : "no code arrived before the timeout",
                            .metadata = {{"number_id", p_.number.id}}}
                   .ToStatus(),
-              lock);
+              expired ? "expired" : "timeout", lock);
   }
 
-  void EndLocked(const grpc::Status& status, std::unique_lock<std::mutex>& lock) {
+  // `outcome` labels ismscode_verifications_total.
+  void EndLocked(const grpc::Status& status, const char* outcome,
+                 std::unique_lock<std::mutex>& lock) {
     if (ending_) return;
     ending_ = status;
+    outcome_ = outcome;
     Pump(lock);
   }
 
@@ -188,35 +230,119 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   bool writing_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> ending_;
+  const char* outcome_ = "cancelled";
   size_t delivered_ = 0;
   int codes_sent_ = 0;
 };
 
-VerificationService::VerificationService(UpstreamPool& upstream, Acquirer& acquirer, PollHub& hub,
-                                         Scheduler& scheduler, WorkerPool& workers, Options options)
+VerificationService::VerificationService(UpstreamPool& upstream, RateBudget& budget,
+                                         Acquirer& acquirer, PollHub& hub, Scheduler& scheduler,
+                                         WorkerPool& workers, GatewayMetrics& metrics,
+                                         Options options)
     : upstream_(upstream),
+      budget_(budget),
       acquirer_(acquirer),
       hub_(hub),
       scheduler_(scheduler),
       workers_(workers),
+      metrics_(metrics),
       options_(std::move(options)) {}
+
+std::optional<GatewayError> VerificationService::Authorize(
+    const grpc::CallbackServerContext& context, Caller* caller) const {
+  if (!options_.caller_tokens.empty()) {
+    const auto header = Metadata(context, "authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    bool ok = false;
+    if (header && header->starts_with(kBearer)) {
+      const std::string_view token = header->substr(kBearer.size());
+      for (const std::string& t : options_.caller_tokens) ok |= SameSecret(token, t);
+    }
+    if (!ok) {
+      return GatewayError{.reason = Reason::kUnauthenticated,
+                          .message = header ? "the bearer token is not one this gateway accepts"
+                                            : "this gateway needs \"authorization: Bearer "
+                                              "<token>\" metadata"};
+    }
+  }
+  caller->key = options_.upstream_key;
+  caller->key_owner = KeyOwner::kGateway;
+  if (const auto key = Metadata(context, "x-ismscode-api-key")) {
+    if (!options_.allow_caller_keys) {
+      return GatewayError{.reason = Reason::kCallerKeyNotAllowed,
+                          .message =
+                              "this gateway does not accept per-call upstream keys "
+                              "(x-ismscode-api-key); start it with --allow-caller-keys"};
+    }
+    if (key->empty() || key->size() > 256) {
+      return GatewayError{.reason = Reason::kInvalidArgument,
+                          .message = "x-ismscode-api-key must be 1 to 256 characters",
+                          .field_violations = {{"x-ismscode-api-key", "1 to 256 characters"}}};
+    }
+    caller->key = std::string(*key);
+    caller->key_owner = KeyOwner::kCaller;
+  }
+  return std::nullopt;
+}
+
+void VerificationService::WithToken(const std::string& key, KeyOwner key_owner,
+                                    Scheduler::Clock::time_point give_up,
+                                    std::function<void(const GatewayError* refused)> call) {
+  const auto now = Scheduler::Clock::now();
+  const auto wait = budget_.TryTake(key, RateBudget::Priority::kAcquire, now);
+  if (!wait) {
+    workers_.Post([call = std::move(call)] { call(nullptr); });
+    return;
+  }
+  bool draining;
+  {
+    std::lock_guard lock(mutex_);
+    draining = draining_;
+  }
+  if (draining || now + *wait > give_up) {
+    GatewayError refused =
+        draining ? GatewayError{.reason = Reason::kShuttingDown,
+                                .message = "the gateway is shutting down"}
+                 : GatewayError{.reason = Reason::kRateLimitExceeded,
+                                .message = "the upstream rate budget for this key is spent",
+                                .retry_after = std::chrono::ceil<std::chrono::milliseconds>(*wait),
+                                .key_owner = key_owner};
+    call(&refused);
+    return;
+  }
+  metrics_.Throttled("rate_budget", "list");
+  scheduler_.At(now + *wait, [this, key, key_owner, give_up, call = std::move(call)]() mutable {
+    WithToken(key, key_owner, give_up, std::move(call));
+  });
+}
 
 grpc::ServerUnaryReactor* VerificationService::ListCountries(grpc::CallbackServerContext* context,
                                                              const v1::ListCountriesRequest*,
                                                              v1::ListCountriesResponse* response) {
   auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto denied = Authorize(*context, &caller)) {
+    reactor->Finish(denied->ToStatus());
+    return reactor;
+  }
   if (!BeginUnary(reactor)) return reactor;
-  workers_.Post([this, reactor, response] {
-    auto r = upstream_.Take()->ListCountries(options_.upstream_key);
-    if (!r.ok()) return FinishUnary(reactor, r.error->ToStatus());
-    for (const auto& c : *r.value) {
-      auto* out = response->add_countries();
-      out->set_code(c.code);
-      out->set_name(c.name);
-      out->set_dial_prefix(c.prefix);
-    }
-    FinishUnary(reactor, grpc::Status::OK);
-  });
+  const auto give_up = std::min(SteadyDeadline(*context), Scheduler::Clock::now() + kListTokenWait);
+  WithToken(caller.key, caller.key_owner, give_up,
+            [this, reactor, response, caller](const GatewayError* refused) {
+              if (refused) return FinishUnary(reactor, refused->ToStatus());
+              auto r = upstream_.Take()->ListCountries(caller.key);
+              if (!r.ok()) {
+                r.error->key_owner = caller.key_owner;
+                return FinishUnary(reactor, r.error->ToStatus());
+              }
+              for (const auto& c : *r.value) {
+                auto* out = response->add_countries();
+                out->set_code(c.code);
+                out->set_name(c.name);
+                out->set_dial_prefix(c.prefix);
+              }
+              FinishUnary(reactor, grpc::Status::OK);
+            });
   return reactor;
 }
 
@@ -224,13 +350,24 @@ grpc::ServerUnaryReactor* VerificationService::ListServices(grpc::CallbackServer
                                                             const v1::ListServicesRequest*,
                                                             v1::ListServicesResponse* response) {
   auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto denied = Authorize(*context, &caller)) {
+    reactor->Finish(denied->ToStatus());
+    return reactor;
+  }
   if (!BeginUnary(reactor)) return reactor;
-  workers_.Post([this, reactor, response] {
-    auto r = upstream_.Take()->ListServices(options_.upstream_key);
-    if (!r.ok()) return FinishUnary(reactor, r.error->ToStatus());
-    for (const auto& s : *r.value) response->add_services(s);
-    FinishUnary(reactor, grpc::Status::OK);
-  });
+  const auto give_up = std::min(SteadyDeadline(*context), Scheduler::Clock::now() + kListTokenWait);
+  WithToken(caller.key, caller.key_owner, give_up,
+            [this, reactor, response, caller](const GatewayError* refused) {
+              if (refused) return FinishUnary(reactor, refused->ToStatus());
+              auto r = upstream_.Take()->ListServices(caller.key);
+              if (!r.ok()) {
+                r.error->key_owner = caller.key_owner;
+                return FinishUnary(reactor, r.error->ToStatus());
+              }
+              for (const auto& s : *r.value) response->add_services(s);
+              FinishUnary(reactor, grpc::Status::OK);
+            });
   return reactor;
 }
 
@@ -238,43 +375,73 @@ grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
     grpc::CallbackServerContext* context, const v1::AcquireNumberRequest* request,
     v1::AcquireNumberResponse* response) {
   auto* reactor = context->DefaultReactor();
+  Caller caller;
+  if (auto denied = Authorize(*context, &caller)) {
+    reactor->Finish(denied->ToStatus());
+    return reactor;
+  }
   AcquireRequest r{.country = request->country(),
                    .service = request->service(),
                    .fallback_countries = {request->fallback_countries().begin(),
                                           request->fallback_countries().end()},
                    .request_id = request->request_id(),
-                   .max_wait = FromProto(request->max_wait())};
-  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
-    r.deadline = Scheduler::Clock::now() + (context->deadline() - std::chrono::system_clock::now());
-  }
+                   .max_wait = FromProto(request->max_wait()),
+                   .deadline = SteadyDeadline(*context)};
   if (!BeginUnary(reactor)) return reactor;
-  workers_.Post([this, reactor, response, r = std::move(r)] {
-    AcquireOutcome out = acquirer_.Acquire(options_.upstream_key, KeyOwner::kGateway, r);
-    if (!out.number) return FinishUnary(reactor, out.error->ToStatus());
-    // Judge expiry in our own clock: the upstream's Date tells how far its clock is off.
-    const auto now = std::chrono::system_clock::now();
-    const SystemTime expires = out.upstream_date
-                                   ? now + (out.number->expires_at - *out.upstream_date)
-                                   : out.number->expires_at;
-    {
-      std::lock_guard lock(mutex_);
-      numbers_[out.number->id] = WatchedNumber{.id = out.number->id,
-                                               .key = options_.upstream_key,
-                                               .service = out.number->service,
-                                               .key_owner = KeyOwner::kGateway,
-                                               .expires_at = expires};
-    }
-    auto* n = response->mutable_number();
-    n->set_id(out.number->id);
-    n->set_phone(out.number->phone);
-    n->set_country(out.number->country);
-    n->set_service(out.number->service);
-    *n->mutable_expires_at() = ToProto(expires);
-    response->set_attempts(out.attempts);
-    response->set_replayed(out.replayed);
-    FinishUnary(reactor, grpc::Status::OK);
-  });
+  const bool valid = !Acquirer::Validate(r).has_value();
+  acquirer_.Acquire(caller.key, caller.key_owner, r,
+                    [this, reactor, response, caller, valid, country = r.country,
+                     service = r.service](AcquireOutcome out) {
+                      // Labels: only what passed validation and the upstream knew, so callers
+                      // cannot grow the metrics without bound.
+                      const bool known =
+                          valid && !(out.error && (out.error->reason == Reason::kInvalidCountry ||
+                                                   out.error->reason == Reason::kInvalidService));
+                      metrics_.NumberAcquired(out.number ? out.number->country
+                                              : known    ? country
+                                                         : "other",
+                                              known ? service : "other",
+                                              out.number ? "ok" : ReasonName(out.error->reason));
+                      if (!out.number) return FinishUnary(reactor, out.error->ToStatus());
+                      // Judge expiry in our own clock: the upstream's Date tells how far its clock
+                      // is off.
+                      const auto now = std::chrono::system_clock::now();
+                      const SystemTime expires =
+                          out.upstream_date ? now + (out.number->expires_at - *out.upstream_date)
+                                            : out.number->expires_at;
+                      Remember(WatchedNumber{.id = out.number->id,
+                                             .key = caller.key,
+                                             .service = out.number->service,
+                                             .key_owner = caller.key_owner,
+                                             .expires_at = expires,
+                                             .acquired_at = std::chrono::steady_clock::now()});
+                      auto* n = response->mutable_number();
+                      n->set_id(out.number->id);
+                      n->set_phone(out.number->phone);
+                      n->set_country(out.number->country);
+                      n->set_service(out.number->service);
+                      *n->mutable_expires_at() = ToProto(expires);
+                      response->set_attempts(out.attempts);
+                      response->set_replayed(out.replayed);
+                      FinishUnary(reactor, grpc::Status::OK);
+                    });
   return reactor;
+}
+
+void VerificationService::Remember(const WatchedNumber& number) {
+  {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = numbers_.try_emplace(number.id, number);
+    if (!inserted) return;  // a replayed request id: known already, its purge is set
+  }
+  const auto forget_at = Scheduler::Clock::now() +
+                         std::chrono::duration_cast<Scheduler::Clock::duration>(
+                             number.expires_at - std::chrono::system_clock::now()) +
+                         kRememberExpired;
+  scheduler_.At(forget_at, [this, id = number.id] {
+    std::lock_guard lock(mutex_);
+    numbers_.erase(id);
+  });
 }
 
 grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
@@ -286,12 +453,15 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
         .field_violations = {
             {field, why}}}.ToStatus());
   };
+  Caller caller;
+  if (auto denied = Authorize(*context, &caller)) return new FailedStream(denied->ToStatus());
   WatchedNumber number;
   {
     std::lock_guard lock(mutex_);
     if (draining_) return new FailedStream(ShuttingDown());
     auto it = numbers_.find(request->number_id());
-    if (it == numbers_.end()) {
+    // A number bought with one upstream key is invisible to every other key.
+    if (it == numbers_.end() || it->second.key != caller.key) {
       return new FailedStream(
           GatewayError{.reason = Reason::kNumberNotFound,
                        .message = "no number with that id was acquired through this gateway",
@@ -332,7 +502,7 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   auto reactor = std::make_shared<AwaitReactor>(*this, std::move(params));
   {
     std::lock_guard lock(mutex_);
-    streams_.insert(reactor);
+    streams_.emplace(reactor.get(), reactor);
   }
   reactor->Start();
   return reactor.get();
@@ -341,7 +511,7 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
 void VerificationService::Forget(AwaitReactor* reactor) {
   {
     std::lock_guard lock(mutex_);
-    std::erase_if(streams_, [&](const auto& r) { return r.get() == reactor; });
+    streams_.erase(reactor);
   }
   idle_.notify_all();
 }
@@ -375,13 +545,13 @@ bool VerificationService::WaitIdle(std::chrono::steady_clock::time_point deadlin
 }
 
 void VerificationService::Drain() {
-  std::set<std::shared_ptr<AwaitReactor>> open;
+  std::vector<std::shared_ptr<AwaitReactor>> open;
   {
     std::lock_guard lock(mutex_);
     draining_ = true;
-    open = streams_;
+    for (const auto& [ptr, reactor] : streams_) open.push_back(reactor);
   }
-  for (const auto& r : open) r->End(ShuttingDown());
+  for (const auto& r : open) r->End(ShuttingDown(), "shutting_down");
 }
 
 }  // namespace ismscode::gateway

@@ -3,12 +3,14 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "server/acquirer.h"
+#include "server/metrics.h"
 #include "server/poll_hub.h"
 #include "server/rate_budget.h"
 #include "server/scheduler.h"
@@ -26,10 +28,16 @@ class VerificationService final
   struct Options {
     std::string upstream_key;  // the gateway's own key (never logged)
     std::chrono::milliseconds default_timeout{120000};
+    // Bearer tokens callers must present ("authorization: Bearer <token>"); empty: none.
+    std::vector<std::string> caller_tokens;
+    // Callers may send their own upstream key in "x-ismscode-api-key"; it gets its own
+    // rate budget, and numbers bought with it are visible only to that key.
+    bool allow_caller_keys = false;
   };
 
-  VerificationService(UpstreamPool& upstream, Acquirer& acquirer, PollHub& hub,
-                      Scheduler& scheduler, WorkerPool& workers, Options options);
+  VerificationService(UpstreamPool& upstream, RateBudget& budget, Acquirer& acquirer, PollHub& hub,
+                      Scheduler& scheduler, WorkerPool& workers, GatewayMetrics& metrics,
+                      Options options);
 
   grpc::ServerUnaryReactor* ListCountries(grpc::CallbackServerContext* context,
                                           const harness::v1::ListCountriesRequest* request,
@@ -50,24 +58,41 @@ class VerificationService final
 
  private:
   friend class AwaitReactor;
+  // Whose upstream key a call uses: the gateway's, or the caller's own from metadata.
+  struct Caller {
+    std::string key;
+    KeyOwner key_owner = KeyOwner::kGateway;
+  };
+  // Checks the caller's token and picks the upstream key; an error when not allowed.
+  std::optional<GatewayError> Authorize(const grpc::CallbackServerContext& context,
+                                        Caller* caller) const;
+  // Runs `call` on a worker once `key`'s rate budget has a token, or hands it
+  // RATE_LIMIT_EXCEEDED when none comes before `give_up`. Never blocks a thread.
+  void WithToken(const std::string& key, KeyOwner key_owner, Scheduler::Clock::time_point give_up,
+                 std::function<void(const GatewayError* refused)> call);
+  void Remember(const WatchedNumber& number);
   void Forget(AwaitReactor* reactor);
   // Unary calls: counted from start to Finish, so that shutdown knows when it is idle.
   bool BeginUnary(grpc::ServerUnaryReactor* reactor);
   void FinishUnary(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);
 
   UpstreamPool& upstream_;
+  RateBudget& budget_;
   Acquirer& acquirer_;
   PollHub& hub_;
   Scheduler& scheduler_;
   WorkerPool& workers_;
+  GatewayMetrics& metrics_;
   const Options options_;
 
   std::mutex mutex_;
   bool draining_ = false;
   int unary_in_flight_ = 0;
   std::condition_variable idle_;
-  std::unordered_map<std::string, WatchedNumber> numbers_;  // bought through this gateway
-  std::set<std::shared_ptr<AwaitReactor>> streams_;         // open AwaitCode streams
+  // Numbers bought through this gateway, forgotten a while after they expire.
+  std::unordered_map<std::string, WatchedNumber> numbers_;
+  // Open AwaitCode streams; the service holds one reference until OnDone.
+  std::unordered_map<AwaitReactor*, std::shared_ptr<AwaitReactor>> streams_;
 };
 
 }  // namespace ismscode::gateway

@@ -1,9 +1,11 @@
-// AcquireNumber's logic against the real mock. Waiting is simulated: the test's sleep
-// advances a fake clock and the mock's clock together, so nothing waits in real time.
+// AcquireNumber's logic against the real mock. Waiting is simulated: the test's timer
+// advances a fake clock and the mock's clock together, then runs the task at once, so
+// nothing waits in real time. Upstream calls run inline on the calling thread.
 #include "server/acquirer.h"
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include "tests/support/mock_fixture.h"
@@ -24,20 +26,31 @@ class AcquirerTest : public ::testing::Test {
     EXPECT_TRUE(pool_) << error;
     acquirer_ = std::make_unique<Acquirer>(
         *pool_, budget_, Acquirer::Options{.seed = 1},
-        [this](std::chrono::steady_clock::duration d) {
-          std::lock_guard lock(time_mutex_);
-          now_ += d;
-          slept_ += d;
-          mock_.AdvanceSeconds(std::chrono::duration<double>(d).count());
-        },
-        [this] {
-          std::lock_guard lock(time_mutex_);
-          return now_;
-        });
+        Acquirer::Runtime{.run = [](Acquirer::Task task) { task(); },
+                          .after =
+                              [this](Acquirer::Clock::duration d, Acquirer::Task task) {
+                                {
+                                  std::lock_guard lock(time_mutex_);
+                                  now_ += d;
+                                  slept_ += d;
+                                }
+                                mock_.AdvanceSeconds(std::chrono::duration<double>(d).count());
+                                task();
+                              },
+                          .now =
+                              [this] {
+                                std::lock_guard lock(time_mutex_);
+                                return now_;
+                              }});
   }
 
-  AcquireOutcome Acquire(AcquireRequest r) {
-    return acquirer_->Acquire(kKey, KeyOwner::kCaller, r);
+  AcquireOutcome Acquire(AcquireRequest r, const std::string& key = kKey,
+                         KeyOwner owner = KeyOwner::kCaller) {
+    std::promise<AcquireOutcome> answer;
+    auto future = answer.get_future();
+    acquirer_->Acquire(key, owner, r,
+                       [&answer](AcquireOutcome out) { answer.set_value(std::move(out)); });
+    return future.get();
   }
   size_t Purchases() {
     size_t n = 0;
@@ -126,8 +139,8 @@ TEST_F(AcquirerTest, NeverRetriesWhatCannotSucceed) {
   ASSERT_TRUE(bad.error);
   EXPECT_EQ(bad.attempts, 1) << "XX passes local checks; the upstream says invalid_country";
   EXPECT_EQ(bad.error->reason, Reason::kInvalidCountry);
-  auto wrong_key = acquirer_->Acquire("nobody-key", KeyOwner::kGateway,
-                                      {.country = "US", .service = "google", .max_wait = 60s});
+  auto wrong_key = Acquire({.country = "US", .service = "google", .max_wait = 60s}, "nobody-key",
+                           KeyOwner::kGateway);
   EXPECT_EQ(wrong_key.error->reason, Reason::kUnauthorized);
   EXPECT_EQ(wrong_key.error->ToStatus().error_code(), grpc::StatusCode::INTERNAL)
       << "the gateway's own key: misconfiguration";
@@ -186,6 +199,38 @@ TEST_F(AcquirerTest, ConcurrentDuplicatesWaitForTheFirst) {
       testing::Body(mock_.Control("GET", "accounts/key-alpha-0001"))["account"]["balance"]
           .get<double>(),
       9.5);
+}
+
+TEST_F(AcquirerTest, StopEndsPausedAcquisitionsAtOnce) {
+  // A real timer that never fires on its own: only Stop() can end the wait.
+  std::vector<Acquirer::Task> parked;
+  std::mutex parked_mutex;
+  Acquirer acquirer(*pool_, budget_, Acquirer::Options{.seed = 1},
+                    Acquirer::Runtime{.run = [](Acquirer::Task task) { task(); },
+                                      .after =
+                                          [&](Acquirer::Clock::duration, Acquirer::Task task) {
+                                            std::lock_guard lock(parked_mutex);
+                                            parked.push_back(std::move(task));
+                                          },
+                                      .now = [] { return Acquirer::Clock::now(); }});
+  std::promise<AcquireOutcome> answer;
+  acquirer.Acquire(kKey, KeyOwner::kCaller,
+                   {.country = "CA", .service = "whatsapp", .max_wait = 3600s},
+                   [&](AcquireOutcome out) { answer.set_value(std::move(out)); });
+  {
+    std::lock_guard lock(parked_mutex);
+    ASSERT_EQ(parked.size(), 1u) << "a stock-out pauses on the timer, not on a thread";
+  }
+  acquirer.Stop();
+  const AcquireOutcome out = answer.get_future().get();
+  ASSERT_TRUE(out.error);
+  EXPECT_EQ(out.error->reason, Reason::kShuttingDown);
+  for (auto& task : parked) task();  // a late timer finds nothing to do
+  // After Stop, new acquisitions end at once.
+  std::promise<AcquireOutcome> late;
+  acquirer.Acquire(kKey, KeyOwner::kCaller, {.country = "US", .service = "google"},
+                   [&](AcquireOutcome o) { late.set_value(std::move(o)); });
+  EXPECT_EQ(late.get_future().get().error->reason, Reason::kShuttingDown);
 }
 
 TEST_F(AcquirerTest, LocalValidationNamesTheFields) {

@@ -29,6 +29,8 @@ TEST(Errors, EveryRowOfTheTable) {
       {Reason::kCodeWaitTimeout, grpc::StatusCode::DEADLINE_EXCEEDED},
       {Reason::kNumberExpired, grpc::StatusCode::DEADLINE_EXCEEDED},
       {Reason::kShuttingDown, grpc::StatusCode::UNAVAILABLE},
+      {Reason::kUnauthenticated, grpc::StatusCode::UNAUTHENTICATED},
+      {Reason::kCallerKeyNotAllowed, grpc::StatusCode::PERMISSION_DENIED},
   };
   std::set<std::string_view> names;
   for (const auto& [reason, code] : rows) {

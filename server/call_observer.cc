@@ -1,0 +1,159 @@
+#include "server/call_observer.h"
+
+#include <grpcpp/server_context.h>
+
+#include <chrono>
+#include <string>
+
+#include "mock/process.h"
+
+namespace ismscode::gateway {
+
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::ServerRpcInfo;
+
+std::string_view TypeName(ServerRpcInfo::Type type) {
+  switch (type) {
+    case ServerRpcInfo::Type::UNARY:
+      return "unary";
+    case ServerRpcInfo::Type::CLIENT_STREAMING:
+      return "client_stream";
+    case ServerRpcInfo::Type::SERVER_STREAMING:
+      return "server_stream";
+    case ServerRpcInfo::Type::BIDI_STREAMING:
+      return "bidi_stream";
+  }
+  return "unknown";
+}
+
+// Method names come from the client: anything outside the services the gateway serves
+// is one label value, so a caller cannot grow the metrics without bound.
+std::string KnownMethod(const char* method) {
+  const std::string_view m = method ? method : "";
+  for (std::string_view prefix :
+       {"/ismscode.harness.v1.", "/grpc.health.v1.", "/grpc.reflection.v1alpha."}) {
+    if (m.starts_with(prefix) && m.size() < 128) return std::string(m);
+  }
+  return "/unknown/unknown";
+}
+
+class CallObserver final : public grpc::experimental::Interceptor {
+ public:
+  CallObserver(ServerRpcInfo* info, GatewayMetrics& metrics, bool log_calls)
+      : info_(info),
+        metrics_(metrics),
+        log_calls_(log_calls),
+        type_(TypeName(info->type())),
+        method_(KnownMethod(info->method())) {}
+
+  ~CallObserver() override {
+    // A call torn down without a status (the server stopped under it) still counts.
+    if (!handled_) Handled(grpc::StatusCode::CANCELLED, "");
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      metrics_.CallStarted(type_, method_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      metrics_.MessageReceived(type_, method_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      metrics_.MessageSent(type_, method_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      Handled(status.error_code(), status.error_message());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Handled(grpc::StatusCode code, const std::string& message) {
+    handled_ = true;
+    const auto took = std::chrono::steady_clock::now() - start_;
+    metrics_.CallHandled(type_, method_, GrpcCodeName(code), took);
+    if (!log_calls_) return;
+    nlohmann::ordered_json fields = {
+        {"method", method_},
+        {"grpc_code", GrpcCodeName(code)},
+        {"duration_ms", std::chrono::duration<double, std::milli>(took).count()}};
+    if (auto* ctx = info_->server_context()) fields["peer"] = ctx->peer();
+    // Status messages are written by the gateway and never carry a secret.
+    if (code != grpc::StatusCode::OK) fields["error"] = message;
+    ismscode::mock::LogLine(code == grpc::StatusCode::OK ? "info" : "warn", "call", fields);
+  }
+
+  ServerRpcInfo* info_;
+  GatewayMetrics& metrics_;
+  const bool log_calls_;
+  const std::string_view type_;
+  const std::string method_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  bool handled_ = false;
+};
+
+class CallObserverFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  CallObserverFactory(GatewayMetrics& metrics, bool log_calls)
+      : metrics_(metrics), log_calls_(log_calls) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
+    return new CallObserver(info, metrics_, log_calls_);
+  }
+
+ private:
+  GatewayMetrics& metrics_;
+  const bool log_calls_;
+};
+
+}  // namespace
+
+std::string_view GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
+  }
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewCallObserverFactory(
+    GatewayMetrics& metrics, bool log_calls) {
+  return std::make_unique<CallObserverFactory>(metrics, log_calls);
+}
+
+}  // namespace ismscode::gateway

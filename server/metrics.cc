@@ -1,0 +1,211 @@
+#include "server/metrics.h"
+
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace ismscode::gateway {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// go-grpc-prometheus's default buckets, extended for streams that last minutes.
+const Histogram::BucketBoundaries& HandlingBuckets() {
+  static const Histogram::BucketBoundaries b = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                2.5,   5,    10,    30,   60,  120,  300};
+  return b;
+}
+
+const Histogram::BucketBoundaries& UpstreamBuckets() {
+  static const Histogram::BucketBoundaries b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                0.25,  0.5,    1,     2.5,  5,     10};
+  return b;
+}
+
+// SMS arrive seconds to minutes after the purchase.
+const Histogram::BucketBoundaries& TimeToCodeBuckets() {
+  static const Histogram::BucketBoundaries b = {0.5, 1,  2,  5,   10,  15,  20,  30,
+                                                45,  60, 90, 120, 180, 300, 600, 1200};
+  return b;
+}
+
+// "/pkg.Service/Method" -> {"pkg.Service", "Method"}.
+std::pair<std::string_view, std::string_view> SplitMethod(std::string_view full) {
+  if (!full.empty() && full.front() == '/') full.remove_prefix(1);
+  const size_t slash = full.find('/');
+  if (slash == std::string_view::npos) return {full, ""};
+  return {full.substr(0, slash), full.substr(slash + 1)};
+}
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      started_(BuildCounter()
+                   .Name("grpc_server_started_total")
+                   .Help("Total number of RPCs started on the server.")
+                   .Register(*registry_)),
+      handled_(BuildCounter()
+                   .Name("grpc_server_handled_total")
+                   .Help("Total number of RPCs completed on the server, regardless of success or "
+                         "failure.")
+                   .Register(*registry_)),
+      msg_received_(BuildCounter()
+                        .Name("grpc_server_msg_received_total")
+                        .Help("Total number of RPC stream messages received on the server.")
+                        .Register(*registry_)),
+      msg_sent_(BuildCounter()
+                    .Name("grpc_server_msg_sent_total")
+                    .Help("Total number of gRPC stream messages sent by the server.")
+                    .Register(*registry_)),
+      handling_seconds_(BuildHistogram()
+                            .Name("grpc_server_handling_seconds")
+                            .Help("Histogram of response latency (seconds) of gRPC that had been "
+                                  "application-level handled by the server.")
+                            .Register(*registry_)),
+      upstream_requests_(BuildCounter()
+                             .Name("ismscode_upstream_requests_total")
+                             .Help("Requests sent to the iSMScode REST API, by endpoint and "
+                                   "outcome (ok or the error table's reason)")
+                             .Register(*registry_)),
+      upstream_seconds_(BuildHistogram()
+                            .Name("ismscode_upstream_request_duration_seconds")
+                            .Help("Latency of requests to the iSMScode REST API, by endpoint")
+                            .Register(*registry_)),
+      acquired_(BuildCounter()
+                    .Name("ismscode_numbers_acquired_total")
+                    .Help("Finished AcquireNumber calls by country, service and outcome")
+                    .Register(*registry_)),
+      verifications_(BuildCounter()
+                         .Name("ismscode_verifications_total")
+                         .Help("Finished AwaitCode streams by service and outcome")
+                         .Register(*registry_)),
+      time_to_code_(BuildHistogram()
+                        .Name("ismscode_time_to_code_seconds")
+                        .Help("Time from AcquireNumber's answer to the gateway seeing the code")
+                        .Register(*registry_)),
+      throttled_(BuildCounter()
+                     .Name("ismscode_throttled_total")
+                     .Help("Upstream requests held back: by the gateway's rate budget "
+                           "(rate_budget) or refused by the upstream (upstream_429)")
+                     .Register(*registry_)),
+      awaits_in_flight_(BuildGauge()
+                            .Name("ismscode_awaits_in_flight")
+                            .Help("AwaitCode streams open now")
+                            .Register(*registry_)
+                            .Add({})),
+      numbers_watched_(BuildGauge()
+                           .Name("ismscode_numbers_watched")
+                           .Help("Numbers with a running poll loop")
+                           .Register(*registry_)
+                           .Add({})) {}
+
+GatewayMetrics::~GatewayMetrics() = default;
+
+bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
+  } catch (const std::exception& e) {
+    *error = "cannot serve metrics on " + bind + ": " + e.what();
+    return false;
+  }
+  exposer_->RegisterCollectable(registry_);
+  return true;
+}
+
+int GatewayMetrics::port() const {
+  if (!exposer_) return 0;
+  const auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+template <class Metric, class... Extra>
+Metric& GatewayMetrics::Child(prometheus::Family<Metric>& family, Labels labels,
+                              const Extra&... extra) {
+  // The cache key lives in a reused per-thread buffer: no allocation once warm.
+  thread_local std::string key;
+  key.assign(reinterpret_cast<const char*>(&family), sizeof(&family));
+  for (const auto& [name, value] : labels) {
+    key += '\x1f';
+    key += value;
+  }
+  std::lock_guard lock(cache_mutex_);
+  auto it = cache_.find(std::string_view(key));
+  if (it == cache_.end()) {
+    std::map<std::string, std::string> label_map;
+    for (const auto& [name, value] : labels) label_map.emplace(name, value);
+    it = cache_.emplace(key, &family.Add(label_map, extra...)).first;
+  }
+  return *static_cast<Metric*>(it->second);
+}
+
+void GatewayMetrics::CallStarted(std::string_view type, std::string_view method) {
+  const auto [service, name] = SplitMethod(method);
+  Child(started_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
+      .Increment();
+}
+
+void GatewayMetrics::CallHandled(std::string_view type, std::string_view method,
+                                 std::string_view code, std::chrono::steady_clock::duration took) {
+  const auto [service, name] = SplitMethod(method);
+  Child(
+      handled_,
+      {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}, {"grpc_code", code}})
+      .Increment();
+  Child(handling_seconds_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}},
+        HandlingBuckets())
+      .Observe(Seconds(took));
+}
+
+void GatewayMetrics::MessageReceived(std::string_view type, std::string_view method) {
+  const auto [service, name] = SplitMethod(method);
+  Child(msg_received_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
+      .Increment();
+}
+
+void GatewayMetrics::MessageSent(std::string_view type, std::string_view method) {
+  const auto [service, name] = SplitMethod(method);
+  Child(msg_sent_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
+      .Increment();
+}
+
+void GatewayMetrics::UpstreamRequest(std::string_view endpoint, std::string_view outcome,
+                                     std::chrono::steady_clock::duration took) {
+  Child(upstream_requests_, {{"endpoint", endpoint}, {"outcome", outcome}}).Increment();
+  Child(upstream_seconds_, {{"endpoint", endpoint}}, UpstreamBuckets()).Observe(Seconds(took));
+}
+
+void GatewayMetrics::NumberAcquired(std::string_view country, std::string_view service,
+                                    std::string_view outcome) {
+  Child(acquired_, {{"country", country}, {"service", service}, {"outcome", outcome}}).Increment();
+}
+
+void GatewayMetrics::VerificationEnded(std::string_view service, std::string_view outcome) {
+  Child(verifications_, {{"service", service}, {"outcome", outcome}}).Increment();
+}
+
+void GatewayMetrics::TimeToCode(std::string_view service,
+                                std::chrono::steady_clock::duration took) {
+  Child(time_to_code_, {{"service", service}}, TimeToCodeBuckets()).Observe(Seconds(took));
+}
+
+void GatewayMetrics::Throttled(std::string_view source, std::string_view purpose) {
+  Child(throttled_, {{"source", source}, {"purpose", purpose}}).Increment();
+}
+
+std::string GatewayMetrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace ismscode::gateway {
+
+// The gateway's Prometheus metrics. Every name and label lives here and in METRICS.md,
+// nowhere else. Labels never carry keys, tokens, phone numbers or number ids.
+//
+// Standard gRPC server metrics, spelled as go-grpc-prometheus spells them (labels
+// grpc_type, grpc_service, grpc_method):
+//   grpc_server_started_total
+//   grpc_server_handled_total{..., grpc_code}
+//   grpc_server_msg_received_total, grpc_server_msg_sent_total
+//   grpc_server_handling_seconds (histogram)
+// The gateway's own:
+//   ismscode_upstream_requests_total{endpoint, outcome}
+//   ismscode_upstream_request_duration_seconds{endpoint} (histogram)
+//   ismscode_numbers_acquired_total{country, service, outcome}
+//   ismscode_verifications_total{service, outcome}
+//   ismscode_time_to_code_seconds{service} (histogram; AcquireNumber answer -> code seen)
+//   ismscode_awaits_in_flight (gauge)
+//   ismscode_numbers_watched (gauge; poll loops running)
+//   ismscode_throttled_total{source, purpose}
+//
+// Thread-safe.
+class GatewayMetrics {
+ public:
+  GatewayMetrics();
+  ~GatewayMetrics();
+
+  // Serves GET /metrics on `bind` ("127.0.0.1:9464"; port 0 picks one). False with
+  // `error` set when it cannot listen.
+  bool Serve(const std::string& bind, std::string* error);
+  int port() const;  // 0 when not serving
+
+  // gRPC calls. `method` is the full "/package.Service/Method".
+  void CallStarted(std::string_view type, std::string_view method);
+  void CallHandled(std::string_view type, std::string_view method, std::string_view code,
+                   std::chrono::steady_clock::duration took);
+  void MessageReceived(std::string_view type, std::string_view method);
+  void MessageSent(std::string_view type, std::string_view method);
+
+  // Upstream REST calls: endpoint as the mock names it ("numbers.request", ...), outcome
+  // "ok" or the error table's reason ("NO_NUMBERS_AVAILABLE", ...).
+  void UpstreamRequest(std::string_view endpoint, std::string_view outcome,
+                       std::chrono::steady_clock::duration took);
+  // One finished AcquireNumber: outcome "ok" or a reason.
+  void NumberAcquired(std::string_view country, std::string_view service, std::string_view outcome);
+  // One finished AwaitCode: outcome "code_received", "timeout", "expired", "cancelled",
+  // "upstream_error", "shutting_down".
+  void VerificationEnded(std::string_view service, std::string_view outcome);
+  void TimeToCode(std::string_view service, std::chrono::steady_clock::duration took);
+  void AwaitStarted() { awaits_in_flight_.Increment(); }
+  void AwaitEnded() { awaits_in_flight_.Decrement(); }
+  void WatchStarted() { numbers_watched_.Increment(); }
+  void WatchEnded() { numbers_watched_.Decrement(); }
+  // A request held back: source "rate_budget" (our own budget made it wait) or
+  // "upstream_429" (the upstream refused it); purpose "acquire" or "poll" or "list".
+  void Throttled(std::string_view source, std::string_view purpose);
+
+  // The text exposition format, as a scrape sees it (for tests and logs).
+  std::string Serialize() const;
+
+ private:
+  using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
+  template <class Metric, class... Extra>
+  Metric& Child(prometheus::Family<Metric>& family, Labels labels, const Extra&... extra);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& started_;
+  prometheus::Family<prometheus::Counter>& handled_;
+  prometheus::Family<prometheus::Counter>& msg_received_;
+  prometheus::Family<prometheus::Counter>& msg_sent_;
+  prometheus::Family<prometheus::Histogram>& handling_seconds_;
+  prometheus::Family<prometheus::Counter>& upstream_requests_;
+  prometheus::Family<prometheus::Histogram>& upstream_seconds_;
+  prometheus::Family<prometheus::Counter>& acquired_;
+  prometheus::Family<prometheus::Counter>& verifications_;
+  prometheus::Family<prometheus::Histogram>& time_to_code_;
+  prometheus::Family<prometheus::Counter>& throttled_;
+  prometheus::Gauge& awaits_in_flight_;
+  prometheus::Gauge& numbers_watched_;
+  // Family::Add hashes a label map under the family's lock; cache the children.
+  std::mutex cache_mutex_;
+  std::map<std::string, void*, std::less<>> cache_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace ismscode::gateway
