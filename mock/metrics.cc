@@ -38,7 +38,9 @@ prometheus::Counter& MockMetrics::Get(prometheus::Family<prometheus::Counter>& f
                                       Labels labels) {
   // The cache key lives in a reused per-thread buffer: no allocation once warm.
   thread_local std::string key;
-  key.assign(reinterpret_cast<const char*>(&family), sizeof(&family));
+  // The family's address (not its bytes) tells families with equal labels apart.
+  const void* family_id = &family;
+  key.assign(reinterpret_cast<const char*>(&family_id), sizeof family_id);
   for (const auto& [name, value] : labels) {
     key += '\x1f';
     key += value;

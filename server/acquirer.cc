@@ -265,6 +265,17 @@ void Acquirer::Attempt(const std::shared_ptr<Job>& job) {
   error.key_owner = job->key_owner;
   error.metadata["country"] = country;
   error.metadata["service"] = job->request.service;
+  // The upstream refused a field: name it as the caller sent it.
+  if (error.reason == Reason::kInvalidCountry) {
+    error.field_violations.emplace_back(
+        job->next_country == 0
+            ? "country"
+            : "fallback_countries[" + std::to_string(job->next_country - 1) + "]",
+        "the upstream does not know country \"" + country + "\"");
+  } else if (error.reason == Reason::kInvalidService) {
+    error.field_violations.emplace_back(
+        "service", "the upstream does not know service \"" + job->request.service + "\"");
+  }
   if (error.reason == Reason::kRateLimitExceeded) {
     if (metrics_) metrics_->Throttled("upstream_429", "acquire");
     budget_.PauseUntil(job->key,

@@ -215,6 +215,7 @@ int main(int argc, char** argv) {
                            ? host_of(options.metrics_listen) + ":" +
                                  std::to_string(gateway->metrics_port()) + "/metrics"
                            : "off"},
+           {"metrics_port", gateway->metrics_port()},
            {"tls", !options.tls_cert_chain.empty()},
            {"caller_tokens", options.caller_tokens.size()},
            {"allow_caller_keys", options.allow_caller_keys},

@@ -1,6 +1,6 @@
 #include "server/metrics.h"
 
-#include <prometheus/exposer.h>
+#include <httplib.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
@@ -109,23 +109,46 @@ GatewayMetrics::GatewayMetrics()
                            .Register(*registry_)
                            .Add({})) {}
 
-GatewayMetrics::~GatewayMetrics() = default;
-
-bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
-  } catch (const std::exception& e) {
-    *error = "cannot serve metrics on " + bind + ": " + e.what();
-    return false;
-  }
-  exposer_->RegisterCollectable(registry_);
-  return true;
+GatewayMetrics::~GatewayMetrics() {
+  if (!server_) return;
+  server_->stop();
+  server_thread_.join();
 }
 
-int GatewayMetrics::port() const {
-  if (!exposer_) return 0;
-  const auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
+bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
+  const size_t colon = bind.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    const std::string digits = bind.substr(colon + 1);
+    if (!digits.empty() && digits.size() <= 5 &&
+        digits.find_first_not_of("0123456789") == std::string::npos) {
+      port = std::stoi(digits);
+    }
+  }
+  if (port < 0 || port > 65535) {
+    *error = "metrics address must be HOST:PORT (got '" + bind + "')";
+    return false;
+  }
+  const std::string host = bind.substr(0, colon);
+  auto server = std::make_unique<httplib::Server>();
+  server->set_tcp_nodelay(true);
+  server->set_keep_alive_timeout(5);
+  server->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Serialize(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  port_ =
+      port == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, port) ? port : -1);
+  if (port_ <= 0) {
+    port_ = 0;
+    *error = "cannot serve metrics on " + bind;
+    return false;
+  }
+  server_ = std::move(server);
+  server_thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() works only once the server runs.
+  while (!server_->is_running()) std::this_thread::yield();
+  return true;
 }
 
 template <class Metric, class... Extra>
@@ -133,7 +156,9 @@ Metric& GatewayMetrics::Child(prometheus::Family<Metric>& family, Labels labels,
                               const Extra&... extra) {
   // The cache key lives in a reused per-thread buffer: no allocation once warm.
   thread_local std::string key;
-  key.assign(reinterpret_cast<const char*>(&family), sizeof(&family));
+  // The family's address (not its bytes) tells families with equal labels apart.
+  const void* family_id = &family;
+  key.assign(reinterpret_cast<const char*>(&family_id), sizeof family_id);
   for (const auto& [name, value] : labels) {
     key += '\x1f';
     key += value;

@@ -13,10 +13,11 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
-namespace prometheus {
-class Exposer;
+namespace httplib {
+class Server;
 }
 
 namespace ismscode::gateway {
@@ -46,10 +47,11 @@ class GatewayMetrics {
   GatewayMetrics();
   ~GatewayMetrics();
 
-  // Serves GET /metrics on `bind` ("127.0.0.1:9464"; port 0 picks one). False with
-  // `error` set when it cannot listen.
+  // Serves GET /metrics on `bind` ("127.0.0.1:9464"; port 0 picks one) until
+  // destruction. False with `error` set when it cannot listen. (cpp-httplib rather than
+  // prometheus-cpp's civetweb exposer, which takes up to 2 s to stop.)
   bool Serve(const std::string& bind, std::string* error);
-  int port() const;  // 0 when not serving
+  int port() const { return port_; }  // 0 when not serving
 
   // gRPC calls. `method` is the full "/package.Service/Method".
   void CallStarted(std::string_view type, std::string_view method);
@@ -101,7 +103,9 @@ class GatewayMetrics {
   // Family::Add hashes a label map under the family's lock; cache the children.
   std::mutex cache_mutex_;
   std::map<std::string, void*, std::less<>> cache_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread server_thread_;
+  int port_ = 0;
 };
 
 }  // namespace ismscode::gateway

@@ -46,6 +46,7 @@ void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
 
 void PollHub::PollDue(const std::string& number_id) {
   WatchedNumber number;
+  bool poll_now = false;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(number_id);
@@ -55,21 +56,57 @@ void PollHub::PollDue(const std::string& number_id) {
       return;
     }
     number = it->second.number;
-  }
-  if (auto wait =
-          budget_.TryTake(number.key, RateBudget::Priority::kPoll, Scheduler::Clock::now())) {
-    {
-      std::lock_guard lock(mutex_);
-      auto it = entries_.find(number_id);
-      if (it != entries_.end() && !it->second.throttled) {
+    // Polls that find the budget spent queue up per key and go in turn, so that every
+    // number gets its share instead of the luckiest timers taking every token. A
+    // non-empty queue always has one timer that drains it.
+    auto queue = queues_.find(number.key);
+    if (queue == queues_.end()) {
+      const auto now = Scheduler::Clock::now();
+      const auto wait = budget_.TryTake(number.key, RateBudget::Priority::kPoll, now);
+      poll_now = !wait;
+      if (wait) {
+        queue = queues_.try_emplace(number.key).first;
+        scheduler_.At(now + *wait, [this, key = number.key] { DrainQueue(key); });
+      }
+    }
+    if (!poll_now) {
+      queue->second.push_back(number_id);
+      if (!it->second.throttled) {
         it->second.throttled = true;
         if (metrics_) metrics_->Throttled("rate_budget", "poll");
       }
     }
-    scheduler_.At(Scheduler::Clock::now() + *wait, [this, number_id] { PollDue(number_id); });
-    return;
   }
-  workers_.Post([this, number] { RunPoll(number); });
+  if (poll_now) workers_.Post([this, number] { RunPoll(number); });
+}
+
+void PollHub::DrainQueue(const std::string& key) {
+  std::vector<WatchedNumber> ready;
+  {
+    std::lock_guard lock(mutex_);
+    auto q = queues_.find(key);
+    if (q == queues_.end()) return;
+    std::deque<std::string>& queue = q->second;
+    while (!queue.empty()) {
+      auto it = entries_.find(queue.front());
+      if (it == entries_.end() || it->second.watchers.empty()) {
+        if (it != entries_.end()) EraseLocked(it);
+        queue.pop_front();
+        continue;
+      }
+      const auto now = Scheduler::Clock::now();
+      if (const auto wait = budget_.TryTake(key, RateBudget::Priority::kPoll, now)) {
+        scheduler_.At(now + *wait, [this, key] { DrainQueue(key); });
+        break;
+      }
+      ready.push_back(it->second.number);
+      queue.pop_front();
+    }
+    if (queue.empty()) queues_.erase(q);
+  }
+  for (auto& number : ready) {
+    workers_.Post([this, number = std::move(number)] { RunPoll(number); });
+  }
 }
 
 void PollHub::RunPoll(const WatchedNumber& number) {

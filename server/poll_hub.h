@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,6 +66,8 @@ class PollHub {
     bool scheduled = false;  // a poll is pending or running
     bool throttled = false;  // the pending poll waited for the budget (counted once)
   };
+  // Runs the polls of `key` waiting for its budget, in arrival order, while tokens last.
+  void DrainQueue(const std::string& key);
   // Drops a finished loop. Called with mutex_ held.
   void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
 
@@ -79,6 +82,8 @@ class PollHub {
   GatewayMetrics* const metrics_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
+  // By upstream key: number ids whose poll waits for the key's budget, oldest first.
+  std::unordered_map<std::string, std::deque<std::string>> queues_;
 };
 
 }  // namespace ismscode::gateway

@@ -13,6 +13,10 @@ std::optional<RateBudget::Clock::duration> RateBudget::TryTake(const std::string
                                                                Clock::time_point now) {
   std::lock_guard lock(mutex_);
   auto [it, fresh] = buckets_.try_emplace(key, Bucket{options_.burst, now, {}});
+  if (fresh && buckets_.size() > kSweepAbove) {
+    ForgetIdleLocked(now);
+    it = buckets_.find(key);
+  }
   Bucket& b = it->second;
   if (now < b.paused_until) return b.paused_until - now;
   if (now > b.refilled) {
@@ -20,8 +24,11 @@ std::optional<RateBudget::Clock::duration> RateBudget::TryTake(const std::string
     b.tokens = std::min(options_.burst, b.tokens + elapsed * tokens_per_second_);
     b.refilled = now;
   }
-  // Polls keep a reserve so that a purchase never waits behind a crowd of pollers.
-  const double floor = priority == Priority::kPoll ? options_.reserved_for_acquire : 0;
+  // Polls keep a reserve so that a purchase never waits behind a crowd of pollers (but
+  // never all of a small bucket, or polls would starve).
+  const double floor = priority == Priority::kPoll ? std::min(options_.reserved_for_acquire,
+                                                              std::max(0.0, options_.burst - 1))
+                                                   : 0;
   if (b.tokens >= floor + 1) {
     b.tokens -= 1;
     return std::nullopt;
@@ -29,6 +36,22 @@ std::optional<RateBudget::Clock::duration> RateBudget::TryTake(const std::string
   const double missing = floor + 1 - b.tokens;
   return std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(missing / tokens_per_second_));
+}
+
+void RateBudget::ForgetIdleLocked(Clock::time_point now) {
+  // A bucket that has refilled completely and is not paused is the same as no bucket:
+  // callers' own keys come and go, and their buckets must not pile up.
+  const double refill_seconds = options_.burst / tokens_per_second_;
+  std::erase_if(buckets_, [&](const auto& entry) {
+    const Bucket& b = entry.second;
+    return now >= b.paused_until &&
+           std::chrono::duration<double>(now - b.refilled).count() >= refill_seconds;
+  });
+}
+
+size_t RateBudget::keys() const {
+  std::lock_guard lock(mutex_);
+  return buckets_.size();
 }
 
 void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {

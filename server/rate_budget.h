@@ -32,6 +32,8 @@ class RateBudget {
                                          Clock::time_point now);
   // The upstream said 429: nothing for `key` until `until` (a later pause wins).
   void PauseUntil(const std::string& key, Clock::time_point until);
+  // Keys with a bucket now (idle, full buckets are forgotten once there are many).
+  size_t keys() const;
 
  private:
   struct Bucket {
@@ -40,9 +42,12 @@ class RateBudget {
     Clock::time_point paused_until;
   };
 
+  static constexpr size_t kSweepAbove = 1024;
+  void ForgetIdleLocked(Clock::time_point now);
+
   const Options options_;
   const double tokens_per_second_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, Bucket> buckets_;
 };
 

@@ -27,8 +27,8 @@ bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
     // Once a purchase is on the wire, a missing answer leaves its outcome unknown.
     if (purchase && (e == httplib::Error::Read)) {
       out.error = Error(Reason::kUpstreamTimeout,
-                        "the upstream did not answer the purchase in time; it may or may not "
-                        "have bought a number");
+                        "the upstream did not answer the purchase (timeout or dropped "
+                        "connection); it may or may not have bought a number");
     } else {
       out.error = Error(Reason::kUpstreamUnavailable,
                         "cannot reach the upstream: " + httplib::to_string(e));

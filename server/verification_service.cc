@@ -169,8 +169,6 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   }
 
   void OnDone() override {
-    service_.metrics_.AwaitEnded();
-    service_.metrics_.VerificationEnded(p_.number.service, outcome_);
     service_.hub_.Remove(p_.number.id, this);
     service_.Forget(this);  // drops the service's reference; others may linger briefly
   }
@@ -218,6 +216,9 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
       finished_ = true;
       const grpc::Status status = *ending_;
       lock.unlock();
+      // Counted before the client can see the status, so a scrape after it agrees.
+      service_.metrics_.AwaitEnded();
+      service_.metrics_.VerificationEnded(p_.number.service, outcome_);
       Finish(status);
     }
   }

@@ -2,8 +2,12 @@
 // SIGTERM, exit codes.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ismscode/harness/v1/verification.grpc.pb.h"
@@ -25,8 +29,8 @@ json ReadUntil(testing::Subprocess& p, const std::string& msg) {
 }
 
 TEST(GatewayBinary, BundledMockServesAndSigtermStopsCleanly) {
-  testing::Subprocess gw(
-      {ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--mock-scenario", "ci-fast"});
+  testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--metrics-listen",
+                          "127.0.0.1:0", "--mock-scenario", "ci-fast"});
   const json mock = ReadUntil(gw, "no --upstream given: using the bundled mock");
   ASSERT_TRUE(mock.is_object());
   const json listening = ReadUntil(gw, "ismscode-gateway listening");
@@ -41,9 +45,62 @@ TEST(GatewayBinary, BundledMockServesAndSigtermStopsCleanly) {
   const grpc::Status s = stub->AcquireNumber(&ctx, req, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.number().phone().rfind("+447700900", 0), 0u);
+  // One structured line per finished call.
+  const json call = ReadUntil(gw, "call");
+  ASSERT_TRUE(call.is_object());
+  EXPECT_EQ(call["method"], "/ismscode.harness.v1.VerificationService/AcquireNumber");
+  EXPECT_EQ(call["grpc_code"], "OK");
+  EXPECT_GE(call["duration_ms"].get<double>(), 0.0);
+  // Metrics on their own port, as announced.
+  httplib::Client metrics("127.0.0.1", listening["metrics_port"].get<int>());
+  auto scrape = metrics.Get("/metrics");
+  ASSERT_TRUE(scrape);
+  EXPECT_NE(scrape->body.find("grpc_server_handled_total"), std::string::npos);
   gw.Signal(SIGTERM);
   EXPECT_TRUE(ReadUntil(gw, "stopped").is_object());
   EXPECT_EQ(gw.Wait(), 0);
+}
+
+TEST(GatewayBinary, TokenFileGuardsCallsAndNoSecretIsLogged) {
+  char dir[] = "/tmp/ismscode-gw-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  const std::string token_file = std::string(dir) + "/tokens";
+  std::ofstream(token_file) << "# CI runners\nsecret-token-aaaa\n\n  secret-token-bbbb  \n";
+  testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--metrics-listen",
+                          "off", "--token-file", token_file, "--mock-scenario", "ci-fast"});
+  const json listening = ReadUntil(gw, "ismscode-gateway listening");
+  ASSERT_TRUE(listening.is_object());
+  EXPECT_EQ(listening["caller_tokens"], 2);
+  EXPECT_EQ(listening["metrics"], "off");
+  auto stub = v1::VerificationService::NewStub(grpc::CreateChannel(
+      listening["grpc"].get<std::string>(), grpc::InsecureChannelCredentials()));
+  for (const char* token : {"", "secret-token-cccc", "secret-token-bbbb"}) {
+    grpc::ClientContext ctx;
+    if (*token) ctx.AddMetadata("authorization", std::string("Bearer ") + token);
+    v1::ListServicesResponse resp;
+    stub->ListServices(&ctx, {}, &resp);
+  }
+  std::vector<std::string> codes;
+  for (int i = 0; i < 3; ++i) {
+    const json call = ReadUntil(gw, "call");
+    ASSERT_TRUE(call.is_object());
+    codes.push_back(call["grpc_code"]);
+  }
+  EXPECT_EQ(codes, (std::vector<std::string>{"Unauthenticated", "Unauthenticated", "OK"}));
+  gw.Signal(SIGTERM);
+  std::string rest;
+  while (auto line = gw.ReadStderrLine()) rest += *line + "\n";
+  EXPECT_EQ(gw.Wait(), 0);
+  EXPECT_EQ(rest.find("secret-token"), std::string::npos) << rest;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(GatewayBinary, MissingFilesAreClearErrors) {
+  testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--token-file", "/nonexistent/tokens"});
+  auto line = gw.ReadStderrLine();
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("cannot read /nonexistent/tokens"), std::string::npos) << *line;
+  EXPECT_EQ(gw.Wait(), 2);
 }
 
 TEST(GatewayBinary, UpstreamWithoutKeyIsRefused) {

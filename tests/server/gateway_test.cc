@@ -1,21 +1,12 @@
 // The gateway over real gRPC against the real mock over real HTTP. The mock's clock is
 // frozen: an SMS becomes visible only when the test advances it, so no test waits for a
 // simulated delay; the gateway polls every 20 ms of real time.
-#include "server/gateway.h"
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 
 #include <thread>
 
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "ismscode/harness/v1/verification.grpc.pb.h"
-#include "testing/reflection_subset.pb.h"
-#include "tests/support/mock_fixture.h"
+#include "tests/server/gateway_fixture.h"
 
 namespace ismscode::gateway {
 namespace {
@@ -23,104 +14,6 @@ namespace {
 namespace v1 = ismscode::harness::v1;
 using json = nlohmann::ordered_json;
 using namespace std::chrono_literals;
-
-std::string ReasonOf(const grpc::Status& s) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(s.error_details())) return "";
-  for (const auto& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    if (any.UnpackTo(&info)) return info.reason();
-  }
-  return "";
-}
-
-// Lists services through server reflection, as grpcurl does, with a generic call (the
-// reflection stubs are not installed by Debian's gRPC).
-std::vector<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>& channel) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-  grpc::CompletionQueue cq;
-  void* tag;
-  bool ok;
-  auto call =
-      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
-  call->StartCall(reinterpret_cast<void*>(1));
-  cq.Next(&tag, &ok);
-  ismscode::testing::ReflectionRequest request;
-  request.set_list_services("");
-  const std::string bytes = request.SerializeAsString();
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer out(&slice, 1);
-  call->WriteLast(out, grpc::WriteOptions(), reinterpret_cast<void*>(2));
-  cq.Next(&tag, &ok);
-  grpc::ByteBuffer in;
-  call->Read(&in, reinterpret_cast<void*>(3));
-  cq.Next(&tag, &ok);
-  std::vector<std::string> names;
-  if (ok) {
-    std::vector<grpc::Slice> slices;
-    in.Dump(&slices);
-    std::string data;
-    for (const auto& s : slices) data.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    ismscode::testing::ReflectionResponse response;
-    if (response.ParseFromString(data)) {
-      for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
-    }
-  }
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(4));
-  cq.Next(&tag, &ok);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return names;
-}
-
-// Reads past the heartbeats; `event` is then the first other event (or the last read).
-void SkipHeartbeats(grpc::ClientReader<v1::AwaitCodeEvent>& stream, v1::AwaitCodeEvent& event) {
-  while (stream.Read(&event) && event.has_waiting()) {
-  }
-}
-
-class GatewayTest : public ::testing::Test {
- protected:
-  GatewayTest() {
-    mock_.Control("PATCH", "accounts/key-alpha-0001", {{"rate_limit", "off"}, {"balance", 100}});
-    std::string error;
-    gateway_ = Gateway::Start({.upstream = {.base_url = mock_.base_url() + "/api/v3"},
-                               .upstream_key = "key-alpha-0001",
-                               .poll_interval = 20ms,
-                               .requests_per_minute = 60000,
-                               .workers = 4},
-                              &error);
-    EXPECT_TRUE(gateway_) << error;
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway_->port()),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = v1::VerificationService::NewStub(channel_);
-  }
-
-  v1::PhoneNumber Acquire(const std::string& country = "US",
-                          const std::string& service = "google") {
-    grpc::ClientContext ctx;
-    v1::AcquireNumberRequest req;
-    req.set_country(country);
-    req.set_service(service);
-    v1::AcquireNumberResponse resp;
-    const grpc::Status s = stub_->AcquireNumber(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.number();
-  }
-
-  std::string ExpectedCode(const std::string& id, size_t index = 0) {
-    return testing::Body(mock_.Control("GET", "numbers/" + id))["number"]["sms"][index]["code"];
-  }
-
-  testing::MockFixture mock_;
-  std::unique_ptr<Gateway> gateway_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::VerificationService::Stub> stub_;
-};
 
 TEST_F(GatewayTest, ListsCountriesAndServices) {
   grpc::ClientContext c1, c2;

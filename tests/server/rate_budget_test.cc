@@ -56,5 +56,23 @@ TEST(RateBudget, A429PausesTheKey) {
   EXPECT_FALSE(budget.TryTake("other", Priority::kAcquire, t0)) << "other keys carry on";
 }
 
+TEST(RateBudget, ABucketOfOneStillLetsPollsThrough) {
+  RateBudget budget({.requests_per_minute = 6, .burst = 1, .reserved_for_acquire = 1});
+  const auto t0 = RateBudget::Clock::time_point{} + 1h;
+  EXPECT_FALSE(budget.TryTake("k", Priority::kPoll, t0));
+  EXPECT_TRUE(budget.TryTake("k", Priority::kPoll, t0 + 1s));
+  EXPECT_FALSE(budget.TryTake("k", Priority::kPoll, t0 + 10s));
+}
+
+TEST(RateBudget, IdleKeysAreForgottenOnceThereAreMany) {
+  RateBudget budget({.requests_per_minute = 60, .burst = 2});
+  const auto t0 = RateBudget::Clock::time_point{} + 1h;
+  for (int i = 0; i < 1024; ++i) budget.TryTake("caller-" + std::to_string(i), Priority::kPoll, t0);
+  EXPECT_EQ(budget.keys(), 1024u);
+  // Two seconds later every bucket is full again: the next new key sweeps them away.
+  budget.TryTake("late", Priority::kPoll, t0 + 2s);
+  EXPECT_EQ(budget.keys(), 1u);
+}
+
 }  // namespace
 }  // namespace ismscode::gateway

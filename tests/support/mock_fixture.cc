@@ -48,6 +48,7 @@ MockFixture::MockFixture(mock::Scenario scenario, mock::MockService::Options opt
                          mock::ServerOptions server_options) {
   service_ = std::make_unique<mock::MockService>(std::move(scenario), std::move(options));
   server_options.port = 0;
+  tls_ = !server_options.tls_cert_file.empty();
   std::string error;
   server_ = mock::MockHttpServer::Start(*service_, server_options, &error);
   if (!server_) throw std::runtime_error("mock did not start: " + error);
@@ -57,7 +58,10 @@ MockFixture::MockFixture(mock::Scenario scenario, mock::MockService::Options opt
 MockFixture::~MockFixture() { server_->Stop(); }
 
 std::unique_ptr<httplib::Client> MockFixture::NewClient() const {
-  auto c = std::make_unique<httplib::Client>("127.0.0.1", port());
+  auto c = std::make_unique<httplib::Client>((tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+                                             std::to_string(port()));
+  // The test's own certificate: the fixture trusts its own mock.
+  if (tls_) c->enable_server_certificate_verification(false);
   c->set_keep_alive(true);
   c->set_tcp_nodelay(true);  // or every POST stalls 40 ms on Nagle + delayed ACK
   c->set_read_timeout(10, 0);

@@ -52,6 +52,7 @@ class MockFixture {
   std::unique_ptr<mock::MockService> service_;
   std::unique_ptr<mock::MockHttpServer> server_;
   std::unique_ptr<httplib::Client> client_;
+  bool tls_ = false;
 };
 
 // Parses a response body as JSON (null when it is not JSON).
