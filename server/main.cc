@@ -1,5 +1,7 @@
 // ismscode-gateway: parses flags, starts the gateway (and, with no --upstream, the
 // bundled mock on loopback), serves until SIGINT/SIGTERM.
+#include <unistd.h>
+
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -210,6 +212,7 @@ int main(int argc, char** argv) {
   LogLine("info", "ismscode-gateway listening",
           {{"grpc", host + ":" + std::to_string(gateway->port())},
            {"port", gateway->port()},
+           {"pid", static_cast<int>(getpid())},
            {"upstream", options.upstream.base_url},
            {"metrics", gateway->metrics_port()
                            ? host_of(options.metrics_listen) + ":" +

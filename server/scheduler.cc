@@ -7,12 +7,16 @@ Scheduler::Scheduler() : thread_([this] { Run(); }) {}
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::At(Clock::time_point when, Task task) {
+  bool earliest;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
+    earliest = timers_.empty() || when < timers_.top().when;
     timers_.push({when, next_seq_++, std::move(task)});
   }
-  wake_.notify_one();
+  // The timer thread sleeps until the earliest timer: wake it only when that changes
+  // (most timers, such as a number's purge an hour away, go behind others).
+  if (earliest) wake_.notify_one();
 }
 
 void Scheduler::Stop() {

@@ -1,0 +1,485 @@
+// gateway_bench: the gateway's three targets, each printed as numbers (BENCHMARKS.md).
+//
+//   build/bench/gateway_bench acquire [--seconds S] [--connections N] [--rounds R]
+//     AcquireNumber through the gateway vs the same purchase sent straight to the mock,
+//     same run, alternating: throughput ratio and added p50/p99 latency.
+//   build/bench/gateway_bench streams [--streams N]
+//     N AwaitCode streams held open on one ismscode-gateway process: its resident
+//     memory, thread count, and CPU while nothing is due.
+//   build/bench/gateway_bench delay [--numbers N] [--poll-interval-ms MS]
+//     From an SMS becoming visible upstream to its CodeReceived event at the client.
+//
+// The mock runs in this process on loopback; client, mock and gateway share the machine.
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "ismscode/harness/v1/verification.grpc.pb.h"
+#include "mock/http_server.h"
+#include "mock/scenario.h"
+#include "mock/service.h"
+#include "server/gateway.h"
+#include "tests/support/subprocess.h"
+
+namespace {
+
+namespace v1 = ismscode::harness::v1;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kKey = "bench-key-000000";
+
+struct Flags {
+  double seconds = 3;
+  int connections = 4, rounds = 3, streams = 10000, numbers = 40, poll_interval_ms = 1000;
+};
+
+// A mock that never runs out, never limits and charges nothing; SMS only when injected.
+struct Mock {
+  std::unique_ptr<ismscode::mock::MockService> service;
+  std::unique_ptr<ismscode::mock::MockHttpServer> server;
+
+  explicit Mock(bool real_time_clock = true) {
+    std::string error;
+    auto scenario = ismscode::mock::ParseScenario(R"({
+      "name": "bench",
+      "rate_limit": "off",
+      "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
+      "services": ["whatsapp"],
+      "offer_defaults": {"price": 0, "stock": 1000000000,
+                         "sms": {"delay": {"kind": "fixed", "seconds": 86000}}},
+      "accounts": [{"key": "bench-key-000000", "balance": 0}]
+    })",
+                                                  &error);
+    if (!scenario) throw std::runtime_error(error);
+    ismscode::mock::MockService::Options options;
+    options.clock.frozen = !real_time_clock;
+    service = std::make_unique<ismscode::mock::MockService>(*scenario, options);
+    server = ismscode::mock::MockHttpServer::Start(*service, {}, &error);
+    if (!server) throw std::runtime_error(error);
+  }
+  std::string api() const { return server->base_url() + "/api/v3"; }
+};
+
+struct Latencies {
+  double rps = 0, p50_us = 0, p99_us = 0;
+  size_t errors = 0;
+};
+
+Latencies Summarise(std::vector<std::vector<float>>& per_thread, double seconds, size_t errors) {
+  std::vector<float> all;
+  for (auto& l : per_thread) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  Latencies r;
+  r.rps = static_cast<double>(all.size()) / seconds;
+  r.p50_us = all.empty() ? 0 : all[all.size() / 2];
+  r.p99_us = all.empty() ? 0 : all[all.size() * 99 / 100];
+  r.errors = errors;
+  return r;
+}
+
+// `call` returns true on success; runs `connections` threads flat out for `seconds`.
+template <class MakeCall>
+Latencies Drive(int connections, double seconds, MakeCall make_call) {
+  std::vector<std::vector<float>> latencies(connections);
+  std::atomic<size_t> errors{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      auto call = make_call(c);
+      auto& mine = latencies[c];
+      mine.reserve(1 << 20);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto t0 = Clock::now();
+        const bool ok = call();
+        mine.push_back(std::chrono::duration<float, std::micro>(Clock::now() - t0).count());
+        if (!ok) ++errors;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  return Summarise(latencies, seconds, errors);
+}
+
+// A channel of its own (not shared with other channels to the same address).
+std::shared_ptr<grpc::Channel> OwnChannel(const std::string& target, int index) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt("ismscode.bench.channel", index);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+void Print(const char* name, const Latencies& r) {
+  std::printf("  %-30s %9.0f req/s   p50 %7.1f us   p99 %7.1f us   errors %zu\n", name, r.rps,
+              r.p50_us, r.p99_us, r.errors);
+}
+
+int BenchAcquire(const Flags& f) {
+  Mock mock;
+  std::string error;
+  auto gateway = ismscode::gateway::Gateway::Start({.upstream = {.base_url = mock.api()},
+                                                    .upstream_key = kKey,
+                                                    .requests_per_minute = 1e9,
+                                                    .metrics_listen = "127.0.0.1:0"},
+                                                   &error);
+  if (!gateway) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  const std::string target = "127.0.0.1:" + std::to_string(gateway->port());
+  const std::string body = R"({"country":"US","service":"whatsapp"})";
+  auto direct = [&](int) {
+    auto client = std::make_shared<httplib::Client>("127.0.0.1", mock.server->port());
+    client->set_keep_alive(true);
+    client->set_tcp_nodelay(true);
+    return [client, &body] {
+      auto r =
+          client->Post("/api/v3/numbers/request", {{"Authorization", "Bearer bench-key-000000"}},
+                       body, "application/json");
+      return r && r->status == 200;
+    };
+  };
+  auto through_gateway = [&](int c) {
+    auto stub = std::shared_ptr<v1::VerificationService::Stub>(
+        v1::VerificationService::NewStub(OwnChannel(target, c)));
+    return [stub] {
+      grpc::ClientContext ctx;
+      v1::AcquireNumberRequest req;
+      req.set_country("US");
+      req.set_service("whatsapp");
+      v1::AcquireNumberResponse resp;
+      return stub->AcquireNumber(&ctx, req, &resp).ok();
+    };
+  };
+  auto health_check = [&](int c) {
+    auto stub = std::shared_ptr<grpc::health::v1::Health::Stub>(
+        grpc::health::v1::Health::NewStub(OwnChannel(target, 100 + c)));
+    return [stub] {
+      grpc::ClientContext ctx;
+      grpc::health::v1::HealthCheckRequest req;
+      grpc::health::v1::HealthCheckResponse resp;
+      return stub->Check(&ctx, req, &resp).ok();
+    };
+  };
+  std::printf("gateway_bench acquire: %d connections, %.1f s per case, %d rounds, %u cores\n",
+              f.connections, f.seconds, f.rounds, std::thread::hardware_concurrency());
+  Latencies best_direct, best_gateway;
+  for (int round = 0; round < f.rounds; ++round) {
+    const Latencies d = Drive(f.connections, f.seconds, direct);
+    const Latencies g = Drive(f.connections, f.seconds, through_gateway);
+    std::printf("  round %d: direct %.0f req/s, gateway %.0f req/s\n", round + 1, d.rps, g.rps);
+    if (d.rps > best_direct.rps) best_direct = d;
+    if (g.rps > best_gateway.rps) best_gateway = g;
+  }
+  const Latencies floor = Drive(f.connections, f.seconds, health_check);
+  std::printf("best of %d rounds:\n", f.rounds);
+  Print("gRPC floor: Health/Check", floor);
+  Print("direct  POST /numbers/request", best_direct);
+  Print("gateway AcquireNumber", best_gateway);
+  std::printf("gateway / direct throughput: %.0f%% (target >= 50%%)\n",
+              100 * best_gateway.rps / best_direct.rps);
+  std::printf("added latency: p50 %+.0f us (target < 500), p99 %+.0f us\n",
+              best_gateway.p50_us - best_direct.p50_us, best_gateway.p99_us - best_direct.p99_us);
+  return 0;
+}
+
+// One AwaitCode stream on the callback client API: no client thread per stream either.
+class Watch final : public grpc::ClientReadReactor<v1::AwaitCodeEvent> {
+ public:
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int started = 0, done = 0, cancelled = 0, codes = 0;
+    std::vector<Clock::time_point>* code_times = nullptr;
+  };
+
+  Watch(v1::VerificationService::Stub& stub, const std::string& id, int index, Shared& shared)
+      : index_(index), shared_(shared) {
+    request_.set_number_id(id);
+    request_.mutable_timeout()->set_seconds(3600);
+    stub.async()->AwaitCode(&context_, &request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    const auto now = Clock::now();
+    std::lock_guard lock(shared_.mutex);
+    if (!started_) {
+      started_ = true;
+      ++shared_.started;
+      shared_.changed.notify_all();
+    }
+    if (event_.has_code_received()) {
+      ++shared_.codes;
+      if (shared_.code_times) (*shared_.code_times)[index_] = now;
+      shared_.changed.notify_all();
+    }
+    StartRead(&event_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(shared_.mutex);
+    ++shared_.done;
+    if (!started_) ++shared_.started;  // ended before its first event: do not wait on it
+    if (status.error_code() == grpc::StatusCode::CANCELLED) ++shared_.cancelled;
+    shared_.changed.notify_all();
+  }
+
+ private:
+  const int index_;
+  Shared& shared_;
+  grpc::ClientContext context_;
+  v1::AwaitCodeRequest request_;
+  v1::AwaitCodeEvent event_;
+  bool started_ = false;
+};
+
+// /proc/<pid>/status field in kB, or the Threads count.
+long ProcStatus(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  }
+  return -1;
+}
+
+// utime + stime of `pid`, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) {
+      stime = std::stoull(f);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::vector<std::string> AcquireMany(const std::string& target, int n) {
+  std::vector<std::string> ids(n);
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = v1::VerificationService::NewStub(OwnChannel(target, 1000 + t));
+      for (int i; (i = next++) < n;) {
+        grpc::ClientContext ctx;
+        v1::AcquireNumberRequest req;
+        req.set_country("US");
+        req.set_service("whatsapp");
+        v1::AcquireNumberResponse resp;
+        if (stub->AcquireNumber(&ctx, req, &resp).ok()) {
+          ids[i] = resp.number().id();
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (failed) std::fprintf(stderr, "%d purchases failed\n", failed.load());
+  return ids;
+}
+
+int BenchStreams(const Flags& f) {
+  Mock mock;
+  setenv("ISMSCODE_API_KEY", kKey, 1);
+  // Nothing is due while we measure: each number is polled when its first watcher comes,
+  // then not for ten minutes.
+  ismscode::testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0",
+                                    "--upstream", mock.api(), "--metrics-listen", "off",
+                                    "--no-call-logs", "--rate-limit", "100000000",
+                                    "--poll-interval-ms", "600000"});
+  std::string target;
+  pid_t pid = 0;
+  while (auto line = gw.ReadStderrLine()) {
+    const json j = json::parse(*line, nullptr, false);
+    if (j.is_object() && j["msg"] == "ismscode-gateway listening") {
+      target = j["grpc"];
+      pid = j.value("pid", 0);
+      break;
+    }
+  }
+  if (target.empty() || pid == 0) {
+    std::fprintf(stderr, "the gateway did not start\n");
+    return 1;
+  }
+  const long rss_start = ProcStatus(pid, "VmRSS");
+  const long threads_start = ProcStatus(pid, "Threads");
+  const auto t0 = Clock::now();
+  const std::vector<std::string> ids = AcquireMany(target, f.streams);
+  const double acquire_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  constexpr int kChannels = 16;
+  std::vector<std::unique_ptr<v1::VerificationService::Stub>> stubs;
+  for (int c = 0; c < kChannels; ++c) {
+    stubs.push_back(v1::VerificationService::NewStub(OwnChannel(target, c)));
+  }
+  Watch::Shared shared;
+  std::vector<std::unique_ptr<Watch>> watches;
+  const auto t1 = Clock::now();
+  for (int i = 0; i < f.streams; ++i) {
+    watches.push_back(std::make_unique<Watch>(*stubs[i % kChannels], ids[i], i, shared));
+  }
+  {
+    std::unique_lock lock(shared.mutex);
+    shared.changed.wait(lock, [&] { return shared.started == f.streams; });
+  }
+  const double open_s = std::chrono::duration<double>(Clock::now() - t1).count();
+  // Settle, then measure a quiet window.
+  std::this_thread::sleep_for(1s);
+  const double cpu_before = CpuSeconds(pid);
+  const auto w0 = Clock::now();
+  std::this_thread::sleep_for(10s);
+  const double idle_cpu =
+      (CpuSeconds(pid) - cpu_before) / std::chrono::duration<double>(Clock::now() - w0).count();
+  const long rss = ProcStatus(pid, "VmRSS");
+  const long hwm = ProcStatus(pid, "VmHWM");
+  const long threads = ProcStatus(pid, "Threads");
+
+  for (auto& w : watches) w->Cancel();
+  {
+    std::unique_lock lock(shared.mutex);
+    shared.changed.wait(lock, [&] { return shared.done == f.streams; });
+  }
+  const auto s0 = Clock::now();
+  gw.Signal(SIGTERM);
+  const int exit_code = gw.Wait();
+  const double stop_s = std::chrono::duration<double>(Clock::now() - s0).count();
+
+  std::printf("gateway_bench streams: %d AwaitCode streams on one ismscode-gateway process\n",
+              f.streams);
+  std::printf("  purchases: %.1f s (%.0f/s); streams open and polled once: %.1f s\n", acquire_s,
+              f.streams / acquire_s, open_s);
+  std::printf("  gateway at start: RSS %.1f MB, %ld threads\n", rss_start / 1024.0, threads_start);
+  std::printf(
+      "  with %d streams open: RSS %.1f MB (peak %.1f MB; target < 300), %ld threads "
+      "(target < 64)\n",
+      f.streams, rss / 1024.0, hwm / 1024.0, threads);
+  std::printf("  CPU while idle (10 s, no poll due): %.2f%% of one core\n", idle_cpu * 100);
+  std::printf("  client cancelled all: %d of %d ended CANCELLED\n", shared.cancelled, f.streams);
+  std::printf("  SIGTERM to exit: %.0f ms (exit code %d)\n", stop_s * 1000, exit_code);
+  return 0;
+}
+
+int BenchDelay(const Flags& f) {
+  Mock mock;  // real-time clock: an injected SMS is visible at once
+  std::string error;
+  auto gateway = ismscode::gateway::Gateway::Start(
+      {.upstream = {.base_url = mock.api()},
+       .upstream_key = kKey,
+       .poll_interval = std::chrono::milliseconds(f.poll_interval_ms),
+       .requests_per_minute = 1e9},
+      &error);
+  if (!gateway) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  const std::string target = "127.0.0.1:" + std::to_string(gateway->port());
+  const std::vector<std::string> ids = AcquireMany(target, f.numbers);
+  auto stub = v1::VerificationService::NewStub(OwnChannel(target, 0));
+  std::vector<Clock::time_point> visible(f.numbers), code_at(f.numbers);
+  Watch::Shared shared;
+  shared.code_times = &code_at;
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (int i = 0; i < f.numbers; ++i) {
+    watches.push_back(std::make_unique<Watch>(*stub, ids[i], i, shared));
+  }
+  {
+    std::unique_lock lock(shared.mutex);
+    shared.changed.wait(lock, [&] { return shared.started == f.numbers; });
+  }
+  // SMS arrive at random moments over two poll intervals, as real ones do.
+  std::mt19937 random(7);
+  std::vector<std::pair<double, int>> schedule;
+  for (int i = 0; i < f.numbers; ++i) {
+    schedule.emplace_back(
+        std::uniform_real_distribution<double>(0, 2.0 * f.poll_interval_ms)(random), i);
+  }
+  std::sort(schedule.begin(), schedule.end());
+  httplib::Client control("127.0.0.1", mock.server->port());
+  control.set_tcp_nodelay(true);
+  const auto start = Clock::now();
+  for (const auto& [at_ms, i] : schedule) {
+    std::this_thread::sleep_until(start + std::chrono::duration<double, std::milli>(at_ms));
+    // Conservative: the clock starts before the SMS exists upstream.
+    visible[i] = Clock::now();
+    auto r = control.Post("/_mock/v1/numbers/" + ids[i] + "/sms",
+                          R"({"text": "Your verification code is 482913"})", "application/json");
+    if (!r || r->status != 201) std::fprintf(stderr, "inject failed\n");
+  }
+  {
+    std::unique_lock lock(shared.mutex);
+    shared.changed.wait(lock, [&] { return shared.codes == f.numbers; });
+  }
+  std::vector<double> delays;
+  for (int i = 0; i < f.numbers; ++i) {
+    delays.push_back(std::chrono::duration<double, std::milli>(code_at[i] - visible[i]).count());
+  }
+  std::sort(delays.begin(), delays.end());
+  std::printf("gateway_bench delay: %d numbers, poll interval %d ms, SMS at random moments\n",
+              f.numbers, f.poll_interval_ms);
+  std::printf(
+      "  SMS visible upstream -> CodeReceived at the client: min %.1f ms, p50 %.1f ms, "
+      "p99 %.1f ms, max %.1f ms\n",
+      delays.front(), delays[delays.size() / 2], delays[delays.size() * 99 / 100], delays.back());
+  std::printf("  target: max <= poll interval + 50 ms = %d ms: %s\n", f.poll_interval_ms + 50,
+              delays.back() <= f.poll_interval_ms + 50 ? "met" : "MISSED");
+  for (auto& w : watches) w->Cancel();
+  std::unique_lock lock(shared.mutex);
+  shared.changed.wait(lock, [&] { return shared.done == f.numbers; });
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  Flags f;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const char* v = argv[i + 1];
+    if (flag == "--seconds")
+      f.seconds = std::atof(v);
+    else if (flag == "--connections")
+      f.connections = std::atoi(v);
+    else if (flag == "--rounds")
+      f.rounds = std::atoi(v);
+    else if (flag == "--streams")
+      f.streams = std::atoi(v);
+    else if (flag == "--numbers")
+      f.numbers = std::atoi(v);
+    else if (flag == "--poll-interval-ms")
+      f.poll_interval_ms = std::atoi(v);
+  }
+  if (mode == "acquire") return BenchAcquire(f);
+  if (mode == "streams") return BenchStreams(f);
+  if (mode == "delay") return BenchDelay(f);
+  std::fprintf(stderr, "usage: gateway_bench acquire|streams|delay [flags] (see the source)\n");
+  return 2;
+}
