@@ -13,6 +13,8 @@
 #include <string_view>
 #include <utility>
 
+#include "mock/metric_children.h"
+
 namespace ismscode::mock {
 
 // The mock's own Prometheus metrics, served on GET /metrics. Names and labels live here
@@ -37,18 +39,13 @@ class MockMetrics {
   std::string Serialize() const;
 
  private:
-  using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
-  prometheus::Counter& Get(prometheus::Family<prometheus::Counter>& family, Labels labels);
-
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Counter>& numbers_issued_;
   prometheus::Family<prometheus::Counter>& sms_delivered_;
   prometheus::Family<prometheus::Counter>& faults_;
   prometheus::Gauge& active_numbers_;
-  // Family::Add hashes the labels under the family's lock; cache the children.
-  std::mutex cache_mutex_;
-  std::map<std::string, prometheus::Counter*, std::less<>> cache_;
+  MetricChildren children_;
 };
 
 }  // namespace ismscode::mock

@@ -151,80 +151,65 @@ bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
   return true;
 }
 
-template <class Metric, class... Extra>
-Metric& GatewayMetrics::Child(prometheus::Family<Metric>& family, Labels labels,
-                              const Extra&... extra) {
-  // The cache key lives in a reused per-thread buffer: no allocation once warm.
-  thread_local std::string key;
-  // The family's address (not its bytes) tells families with equal labels apart.
-  const void* family_id = &family;
-  key.assign(reinterpret_cast<const char*>(&family_id), sizeof family_id);
-  for (const auto& [name, value] : labels) {
-    key += '\x1f';
-    key += value;
-  }
-  std::lock_guard lock(cache_mutex_);
-  auto it = cache_.find(std::string_view(key));
-  if (it == cache_.end()) {
-    std::map<std::string, std::string> label_map;
-    for (const auto& [name, value] : labels) label_map.emplace(name, value);
-    it = cache_.emplace(key, &family.Add(label_map, extra...)).first;
-  }
-  return *static_cast<Metric*>(it->second);
-}
-
 void GatewayMetrics::CallStarted(std::string_view type, std::string_view method) {
   const auto [service, name] = SplitMethod(method);
-  Child(started_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
+  children_.Get(started_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
       .Increment();
 }
 
 void GatewayMetrics::CallHandled(std::string_view type, std::string_view method,
                                  std::string_view code, std::chrono::steady_clock::duration took) {
   const auto [service, name] = SplitMethod(method);
-  Child(
-      handled_,
-      {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}, {"grpc_code", code}})
+  children_
+      .Get(handled_, {{"grpc_type", type},
+                      {"grpc_service", service},
+                      {"grpc_method", name},
+                      {"grpc_code", code}})
       .Increment();
-  Child(handling_seconds_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}},
-        HandlingBuckets())
+  children_
+      .Get(handling_seconds_,
+           {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}},
+           HandlingBuckets())
       .Observe(Seconds(took));
 }
 
 void GatewayMetrics::MessageReceived(std::string_view type, std::string_view method) {
   const auto [service, name] = SplitMethod(method);
-  Child(msg_received_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
+  children_
+      .Get(msg_received_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
       .Increment();
 }
 
 void GatewayMetrics::MessageSent(std::string_view type, std::string_view method) {
   const auto [service, name] = SplitMethod(method);
-  Child(msg_sent_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
+  children_.Get(msg_sent_, {{"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}})
       .Increment();
 }
 
 void GatewayMetrics::UpstreamRequest(std::string_view endpoint, std::string_view outcome,
                                      std::chrono::steady_clock::duration took) {
-  Child(upstream_requests_, {{"endpoint", endpoint}, {"outcome", outcome}}).Increment();
-  Child(upstream_seconds_, {{"endpoint", endpoint}}, UpstreamBuckets()).Observe(Seconds(took));
+  children_.Get(upstream_requests_, {{"endpoint", endpoint}, {"outcome", outcome}}).Increment();
+  children_.Get(upstream_seconds_, {{"endpoint", endpoint}}, UpstreamBuckets())
+      .Observe(Seconds(took));
 }
 
 void GatewayMetrics::NumberAcquired(std::string_view country, std::string_view service,
                                     std::string_view outcome) {
-  Child(acquired_, {{"country", country}, {"service", service}, {"outcome", outcome}}).Increment();
+  children_.Get(acquired_, {{"country", country}, {"service", service}, {"outcome", outcome}})
+      .Increment();
 }
 
 void GatewayMetrics::VerificationEnded(std::string_view service, std::string_view outcome) {
-  Child(verifications_, {{"service", service}, {"outcome", outcome}}).Increment();
+  children_.Get(verifications_, {{"service", service}, {"outcome", outcome}}).Increment();
 }
 
 void GatewayMetrics::TimeToCode(std::string_view service,
                                 std::chrono::steady_clock::duration took) {
-  Child(time_to_code_, {{"service", service}}, TimeToCodeBuckets()).Observe(Seconds(took));
+  children_.Get(time_to_code_, {{"service", service}}, TimeToCodeBuckets()).Observe(Seconds(took));
 }
 
 void GatewayMetrics::Throttled(std::string_view source, std::string_view purpose) {
-  Child(throttled_, {{"source", source}, {"purpose", purpose}}).Increment();
+  children_.Get(throttled_, {{"source", source}, {"purpose", purpose}}).Increment();
 }
 
 std::string GatewayMetrics::Serialize() const {

@@ -16,6 +16,8 @@
 #include <thread>
 #include <utility>
 
+#include "mock/metric_children.h"
+
 namespace httplib {
 class Server;
 }
@@ -82,10 +84,6 @@ class GatewayMetrics {
   std::string Serialize() const;
 
  private:
-  using Labels = std::initializer_list<std::pair<const char*, std::string_view>>;
-  template <class Metric, class... Extra>
-  Metric& Child(prometheus::Family<Metric>& family, Labels labels, const Extra&... extra);
-
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
@@ -100,9 +98,7 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Counter>& throttled_;
   prometheus::Gauge& awaits_in_flight_;
   prometheus::Gauge& numbers_watched_;
-  // Family::Add hashes a label map under the family's lock; cache the children.
-  std::mutex cache_mutex_;
-  std::map<std::string, void*, std::less<>> cache_;
+  mock::MetricChildren children_;
   std::unique_ptr<httplib::Server> server_;
   std::thread server_thread_;
   int port_ = 0;

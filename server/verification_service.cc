@@ -317,9 +317,9 @@ void VerificationService::WithToken(const std::string& key, KeyOwner key_owner,
   });
 }
 
-grpc::ServerUnaryReactor* VerificationService::ListCountries(grpc::CallbackServerContext* context,
-                                                             const v1::ListCountriesRequest*,
-                                                             v1::ListCountriesResponse* response) {
+grpc::ServerUnaryReactor* VerificationService::UpstreamRead(
+    grpc::CallbackServerContext* context,
+    std::function<std::optional<GatewayError>(const std::string& key)> read) {
   auto* reactor = context->DefaultReactor();
   Caller caller;
   if (auto denied = Authorize(*context, &caller)) {
@@ -329,47 +329,42 @@ grpc::ServerUnaryReactor* VerificationService::ListCountries(grpc::CallbackServe
   if (!BeginUnary(reactor)) return reactor;
   const auto give_up = std::min(SteadyDeadline(*context), Scheduler::Clock::now() + kListTokenWait);
   WithToken(caller.key, caller.key_owner, give_up,
-            [this, reactor, response, caller](const GatewayError* refused) {
+            [this, reactor, caller, read = std::move(read)](const GatewayError* refused) {
               if (refused) return FinishUnary(reactor, refused->ToStatus());
-              auto r = upstream_.Take()->ListCountries(caller.key);
-              if (!r.ok()) {
-                r.error->key_owner = caller.key_owner;
-                return FinishUnary(reactor, r.error->ToStatus());
-              }
-              for (const auto& c : *r.value) {
-                auto* out = response->add_countries();
-                out->set_code(c.code);
-                out->set_name(c.name);
-                out->set_dial_prefix(c.prefix);
+              if (auto error = read(caller.key)) {
+                error->key_owner = caller.key_owner;
+                return FinishUnary(reactor, error->ToStatus());
               }
               FinishUnary(reactor, grpc::Status::OK);
             });
   return reactor;
 }
 
+grpc::ServerUnaryReactor* VerificationService::ListCountries(grpc::CallbackServerContext* context,
+                                                             const v1::ListCountriesRequest*,
+                                                             v1::ListCountriesResponse* response) {
+  return UpstreamRead(context, [this, response](const std::string& key) {
+    auto r = upstream_.Take()->ListCountries(key);
+    if (!r.ok()) return r.error;
+    for (const auto& c : *r.value) {
+      auto* out = response->add_countries();
+      out->set_code(c.code);
+      out->set_name(c.name);
+      out->set_dial_prefix(c.prefix);
+    }
+    return std::optional<GatewayError>();
+  });
+}
+
 grpc::ServerUnaryReactor* VerificationService::ListServices(grpc::CallbackServerContext* context,
                                                             const v1::ListServicesRequest*,
                                                             v1::ListServicesResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  Caller caller;
-  if (auto denied = Authorize(*context, &caller)) {
-    reactor->Finish(denied->ToStatus());
-    return reactor;
-  }
-  if (!BeginUnary(reactor)) return reactor;
-  const auto give_up = std::min(SteadyDeadline(*context), Scheduler::Clock::now() + kListTokenWait);
-  WithToken(caller.key, caller.key_owner, give_up,
-            [this, reactor, response, caller](const GatewayError* refused) {
-              if (refused) return FinishUnary(reactor, refused->ToStatus());
-              auto r = upstream_.Take()->ListServices(caller.key);
-              if (!r.ok()) {
-                r.error->key_owner = caller.key_owner;
-                return FinishUnary(reactor, r.error->ToStatus());
-              }
-              for (const auto& s : *r.value) response->add_services(s);
-              FinishUnary(reactor, grpc::Status::OK);
-            });
-  return reactor;
+  return UpstreamRead(context, [this, response](const std::string& key) {
+    auto r = upstream_.Take()->ListServices(key);
+    if (!r.ok()) return r.error;
+    for (const auto& s : *r.value) response->add_services(s);
+    return std::optional<GatewayError>();
+  });
 }
 
 grpc::ServerUnaryReactor* VerificationService::AcquireNumber(

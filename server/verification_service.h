@@ -1,6 +1,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,11 @@ class VerificationService final
   // RATE_LIMIT_EXCEEDED when none comes before `give_up`. Never blocks a thread.
   void WithToken(const std::string& key, KeyOwner key_owner, Scheduler::Clock::time_point give_up,
                  std::function<void(const GatewayError* refused)> call);
+  // A read-only call (ListCountries, ListServices): authorised, counted, paced by the
+  // caller's key's budget; `read` runs on a worker and fills the response.
+  grpc::ServerUnaryReactor* UpstreamRead(
+      grpc::CallbackServerContext* context,
+      std::function<std::optional<GatewayError>(const std::string& key)> read);
   void Remember(const WatchedNumber& number);
   void Forget(AwaitReactor* reactor);
   // Unary calls: counted from start to Finish, so that shutdown knows when it is idle.
