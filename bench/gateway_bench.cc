@@ -1,6 +1,7 @@
 // gateway_bench: the gateway's three targets, each printed as numbers (BENCHMARKS.md).
 //
 //   build/bench/gateway_bench acquire [--seconds S] [--connections N] [--rounds R]
+//                                     [--client sync|callback]
 //     AcquireNumber through the gateway vs the same purchase sent straight to the mock,
 //     same run, alternating: throughput ratio and added p50/p99 latency.
 //   build/bench/gateway_bench streams [--streams N]
@@ -47,6 +48,7 @@ constexpr const char* kKey = "bench-key-000000";
 struct Flags {
   double seconds = 3;
   int connections = 4, rounds = 3, streams = 10000, numbers = 40, poll_interval_ms = 1000;
+  bool callback_client = false;  // acquire: gRPC's callback client instead of the sync stub
 };
 
 // A mock that never runs out, never limits and charges nothing; SMS only when injected.
@@ -119,6 +121,47 @@ Latencies Drive(int connections, double seconds, MakeCall make_call) {
   return Summarise(latencies, seconds, errors);
 }
 
+// Like Drive, for gRPC's callback client: each of `connections` loops keeps one call in
+// flight, starting the next from the previous one's callback (no thread per call).
+// `start(c, done)` starts one call on loop c and calls done(ok) when it ends.
+template <class Start>
+Latencies DriveCallback(int connections, double seconds, Start start) {
+  struct Loop {
+    std::vector<float> latencies;
+    Clock::time_point t0;
+  };
+  std::vector<Loop> loops(connections);
+  std::atomic<size_t> errors{0};
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::condition_variable idle;
+  int running = connections;
+  std::function<void(int)> next = [&](int c) {
+    loops[c].t0 = Clock::now();
+    start(c, [&, c](bool ok) {
+      loops[c].latencies.push_back(
+          std::chrono::duration<float, std::micro>(Clock::now() - loops[c].t0).count());
+      if (!ok) ++errors;
+      if (!stop.load(std::memory_order_relaxed)) return next(c);
+      std::lock_guard lock(mutex);
+      if (--running == 0) idle.notify_all();
+    });
+  };
+  for (int c = 0; c < connections; ++c) {
+    loops[c].latencies.reserve(1 << 20);
+    next(c);
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  {
+    std::unique_lock lock(mutex);
+    idle.wait(lock, [&] { return running == 0; });
+  }
+  std::vector<std::vector<float>> per_loop;
+  for (auto& l : loops) per_loop.push_back(std::move(l.latencies));
+  return Summarise(per_loop, seconds, errors);
+}
+
 // A channel of its own (not shared with other channels to the same address).
 std::shared_ptr<grpc::Channel> OwnChannel(const std::string& target, int index) {
   grpc::ChannelArguments args;
@@ -179,12 +222,31 @@ int BenchAcquire(const Flags& f) {
       return stub->Check(&ctx, req, &resp).ok();
     };
   };
+  std::vector<std::unique_ptr<v1::VerificationService::Stub>> async_stubs;
+  for (int c = 0; c < f.connections; ++c) {
+    async_stubs.push_back(v1::VerificationService::NewStub(OwnChannel(target, 200 + c)));
+  }
+  auto acquire_callback = [&](int c, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      v1::AcquireNumberRequest req;
+      v1::AcquireNumberResponse resp;
+    };
+    auto call = std::make_shared<Call>();
+    call->req.set_country("US");
+    call->req.set_service("whatsapp");
+    async_stubs[c]->async()->AcquireNumber(
+        &call->ctx, &call->req, &call->resp,
+        [call, done = std::move(done)](grpc::Status s) { done(s.ok()); });
+  };
   std::printf("gateway_bench acquire: %d connections, %.1f s per case, %d rounds, %u cores\n",
               f.connections, f.seconds, f.rounds, std::thread::hardware_concurrency());
   Latencies best_direct, best_gateway;
   for (int round = 0; round < f.rounds; ++round) {
     const Latencies d = Drive(f.connections, f.seconds, direct);
-    const Latencies g = Drive(f.connections, f.seconds, through_gateway);
+    const Latencies g = f.callback_client
+                            ? DriveCallback(f.connections, f.seconds, acquire_callback)
+                            : Drive(f.connections, f.seconds, through_gateway);
     std::printf("  round %d: direct %.0f req/s, gateway %.0f req/s\n", round + 1, d.rps, g.rps);
     if (d.rps > best_direct.rps) best_direct = d;
     if (g.rps > best_gateway.rps) best_gateway = g;

@@ -223,6 +223,69 @@ TEST_F(GatewayTest, ShutdownEndsOpenStreams) {
   EXPECT_EQ(ReasonOf(s), "SHUTTING_DOWN");
 }
 
+TEST_F(GatewayTest, ALostSmsIsWaitedOutUntilTheResend) {
+  mock_.Control("PATCH", "offers/US/google",
+                {{"sms",
+                  {{"delay", {{"kind", "fixed"}, {"seconds", 10}}},
+                   {"loss_probability", 1},
+                   {"resends", 1},
+                   {"resend_interval_seconds", 30}}}});
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  // The first SMS was due at +10 s and never comes: polls after +20 s still find nothing.
+  mock_.AdvanceSeconds(20);
+  const int polls_at_20s = event.waiting().polls();
+  while (stream->Read(&event) && event.has_waiting() &&
+         event.waiting().polls() < polls_at_20s + 3) {
+  }
+  ASSERT_TRUE(event.has_waiting()) << "no code from a lost SMS";
+  // The resend at +40 s carries the code.
+  mock_.AdvanceSeconds(20);
+  SkipHeartbeats(*stream, event);
+  ASSERT_TRUE(event.has_code_received());
+  EXPECT_EQ(event.code_received().code(), ExpectedCode(number.id(), 1));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(GatewayTest, HealthIsNotServingWhileDrainingAndCallsInFlightFinish) {
+  // A purchase that takes 0.3 s upstream keeps the gateway draining that long.
+  mock_.Control("POST", "faults",
+                {{"kind", "slow"}, {"endpoint", "numbers.request"}, {"delay_seconds", 0.3}});
+  v1::AcquireNumberResponse bought;
+  grpc::Status bought_status;
+  std::thread buyer([&] {
+    grpc::ClientContext ctx;
+    v1::AcquireNumberRequest req;
+    req.set_country("US");
+    req.set_service("google");
+    bought_status = stub_->AcquireNumber(&ctx, req, &bought);
+  });
+  // Wait until the purchase is at the mock (the journal records it on arrival).
+  while (testing::Body(mock_.Control("GET", "journal"))["entries"].empty()) {
+  }
+  std::thread stopper([&] { gateway_->Shutdown(); });
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  bool saw_not_serving = false;
+  for (;;) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckResponse resp;
+    if (!health->Check(&ctx, {}, &resp).ok()) break;  // the server has stopped
+    if (resp.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
+      saw_not_serving = true;
+      break;
+    }
+  }
+  buyer.join();
+  stopper.join();
+  EXPECT_TRUE(saw_not_serving);
+  EXPECT_TRUE(bought_status.ok()) << "a call in flight finishes: " << bought_status.error_message();
+}
+
 TEST_F(GatewayTest, HealthAndReflectionAnswer) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext ctx;
