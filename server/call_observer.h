@@ -9,10 +9,6 @@
 
 namespace ismscode::gateway {
 
-// "OK", "Canceled", "DeadlineExceeded", ...: status codes as go-grpc-prometheus (and so
-// every gRPC dashboard) spells them in grpc_code.
-std::string_view GrpcCodeName(grpc::StatusCode code);
-
 // Observes every call the server handles, the gateway's own service, health and
 // reflection alike: the grpc_server_* metrics, and with `log_calls` one JSON line per
 // finished call (method, code, duration, peer; never metadata, so never a token).

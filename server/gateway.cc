@@ -1,5 +1,6 @@
 #include "server/gateway.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -51,6 +52,14 @@ std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::stri
   }
   if (!options.metrics_listen.empty() && !i->metrics.Serve(options.metrics_listen, error)) {
     return nullptr;
+  }
+  // The service's series exist from the start, at zero (go-grpc-prometheus does this).
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      harness::v1::VerificationService::service_full_name());
+  for (int m = 0; service && m < service->method_count(); ++m) {
+    const auto* method = service->method(m);
+    i->metrics.InitializeMethod(method->server_streaming() ? "server_stream" : "unary",
+                                "/" + service->full_name() + "/" + method->name());
   }
   i->upstream = UpstreamPool::Create(options.upstream, options.workers, error, &i->metrics);
   if (!i->upstream) return nullptr;

@@ -48,6 +48,47 @@ std::pair<std::string_view, std::string_view> SplitMethod(std::string_view full)
 
 }  // namespace
 
+std::string_view GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
+  }
+}
+
 GatewayMetrics::GatewayMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       started_(BuildCounter()
@@ -149,6 +190,22 @@ bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
   // stop() works only once the server runs.
   while (!server_->is_running()) std::this_thread::yield();
   return true;
+}
+
+void GatewayMetrics::InitializeMethod(std::string_view type, std::string_view method) {
+  const auto [service, name] = SplitMethod(method);
+  const mock::MetricChildren::Labels labels = {
+      {"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}};
+  children_.Get(started_, labels);
+  children_.Get(msg_received_, labels);
+  children_.Get(msg_sent_, labels);
+  children_.Get(handling_seconds_, labels, HandlingBuckets());
+  for (int code = 0; code <= 16; ++code) {
+    children_.Get(handled_, {{"grpc_type", type},
+                             {"grpc_service", service},
+                             {"grpc_method", name},
+                             {"grpc_code", GrpcCodeName(static_cast<grpc::StatusCode>(code))}});
+  }
 }
 
 void GatewayMetrics::CallStarted(std::string_view type, std::string_view method) {

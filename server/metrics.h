@@ -1,5 +1,6 @@
 #pragma once
 
+#include <grpcpp/support/status.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -23,6 +24,10 @@ class Server;
 }
 
 namespace ismscode::gateway {
+
+// "OK", "Canceled", "DeadlineExceeded", ...: status codes as go-grpc-prometheus (and so
+// every gRPC dashboard) spells them in grpc_code.
+std::string_view GrpcCodeName(grpc::StatusCode code);
 
 // The gateway's Prometheus metrics. Every name and label lives here and in METRICS.md,
 // nowhere else. Labels never carry keys, tokens, phone numbers or number ids.
@@ -55,6 +60,9 @@ class GatewayMetrics {
   bool Serve(const std::string& bind, std::string* error);
   int port() const { return port_; }  // 0 when not serving
 
+  // Creates a method's gRPC series at zero (every grpc_code), as go-grpc-prometheus
+  // does, so that rate() and dashboards see them before the first call.
+  void InitializeMethod(std::string_view type, std::string_view method);
   // gRPC calls. `method` is the full "/package.Service/Method".
   void CallStarted(std::string_view type, std::string_view method);
   void CallHandled(std::string_view type, std::string_view method, std::string_view code,

@@ -286,6 +286,11 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
            method + "\"," + svc + ",grpc_type=\"" + type + "\"}";
   };
   EXPECT_EQ(Sample(m, grpc_series("grpc_server_started_total", "AcquireNumber", "unary")), 4);
+  // Series of methods and codes not seen yet exist at zero, for dashboards.
+  EXPECT_EQ(Sample(m, grpc_series("grpc_server_started_total", "ListServices", "unary")), 0);
+  EXPECT_EQ(Sample(m, grpc_series("grpc_server_handled_total", "AwaitCode", "server_stream",
+                                  "Unavailable")),
+            0);
   EXPECT_EQ(Sample(m, grpc_series("grpc_server_handled_total", "AcquireNumber", "unary", "OK")), 2);
   EXPECT_EQ(Sample(m, grpc_series("grpc_server_handled_total", "AcquireNumber", "unary",
                                   "InvalidArgument")),
