@@ -288,7 +288,8 @@ std::optional<GatewayError> VerificationService::Authorize(
 
 void VerificationService::WithToken(const std::string& key, KeyOwner key_owner,
                                     Scheduler::Clock::time_point give_up,
-                                    std::function<void(const GatewayError* refused)> call) {
+                                    std::function<void(const GatewayError* refused)> call,
+                                    bool waited) {
   const auto now = Scheduler::Clock::now();
   const auto wait = budget_.TryTake(key, RateBudget::Priority::kAcquire, now);
   if (!wait) {
@@ -311,9 +312,9 @@ void VerificationService::WithToken(const std::string& key, KeyOwner key_owner,
     call(&refused);
     return;
   }
-  metrics_.Throttled("rate_budget", "list");
+  if (!waited) metrics_.Throttled("rate_budget", "list");  // once per call, however long
   scheduler_.At(now + *wait, [this, key, key_owner, give_up, call = std::move(call)]() mutable {
-    WithToken(key, key_owner, give_up, std::move(call));
+    WithToken(key, key_owner, give_up, std::move(call), /*waited=*/true);
   });
 }
 

@@ -70,7 +70,7 @@ class VerificationService final
   // Runs `call` on a worker once `key`'s rate budget has a token, or hands it
   // RATE_LIMIT_EXCEEDED when none comes before `give_up`. Never blocks a thread.
   void WithToken(const std::string& key, KeyOwner key_owner, Scheduler::Clock::time_point give_up,
-                 std::function<void(const GatewayError* refused)> call);
+                 std::function<void(const GatewayError* refused)> call, bool waited = false);
   // A read-only call (ListCountries, ListServices): authorised, counted, paced by the
   // caller's key's budget; `read` runs on a worker and fills the response.
   grpc::ServerUnaryReactor* UpstreamRead(
