@@ -62,10 +62,7 @@ TEST_F(GatewayAccessTest, CallerTokensAreRequiredWhenConfigured) {
   v1::AcquireNumberResponse resp;
   EXPECT_EQ(AcquireWith({}, &resp).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   ASSERT_TRUE(AcquireWith({{"authorization", "Bearer tok-first-1111"}}, &resp).ok());
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(resp.number().id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(resp.number().id());
   v1::AwaitCodeEvent event;
   EXPECT_FALSE(stream->Read(&event));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -191,10 +188,7 @@ TEST_F(GatewayAccessTest, HttpsUpstream) {
   Restart(o);
   const v1::PhoneNumber number = Acquire();
   ASSERT_FALSE(number.id().empty());
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   ASSERT_TRUE(stream->Read(&event));
   https_mock.AdvanceSeconds(10);

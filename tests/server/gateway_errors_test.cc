@@ -252,10 +252,7 @@ TEST_F(GatewayErrorsTest, NumberExpiredEndsTheStream) {
 TEST_F(GatewayErrorsTest, AnUpstreamThatForgetsTheNumberEndsTheStream) {
   const v1::PhoneNumber number = Acquire();
   Fault({{"kind", "number_not_found"}, {"endpoint", "numbers.sms"}, {"count", 1}});
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   while (stream->Read(&event)) {
   }
@@ -267,10 +264,7 @@ TEST_F(GatewayErrorsTest, AnUpstreamThatForgetsTheNumberEndsTheStream) {
 TEST_F(GatewayErrorsTest, ANeverAnsweringPollShowsInHeartbeatsAndTheStreamStillEnds) {
   const v1::PhoneNumber number = Acquire();
   Fault({{"kind", "hang"}, {"endpoint", "numbers.sms"}, {"count", 1}});
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   ASSERT_TRUE(stream->Read(&event));
   ASSERT_TRUE(event.has_waiting());

@@ -136,6 +136,14 @@ v1::PhoneNumber GatewayTest::Acquire(const std::string& country, const std::stri
   return resp.number();
 }
 
+AwaitStream GatewayTest::OpenAwait(const std::string& number_id) {
+  AwaitStream stream{.context = std::make_unique<grpc::ClientContext>()};
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number_id);
+  stream.reader = stub_->AwaitCode(stream.context.get(), req);
+  return stream;
+}
+
 std::string GatewayTest::ExpectedCode(const std::string& id, size_t index) {
   return testing::Body(mock_.Control("GET", "numbers/" + id))["number"]["sms"][index]["code"];
 }

@@ -38,6 +38,14 @@ std::optional<double> Sample(const std::string& exposition, const std::string& s
 // GET /metrics from 127.0.0.1:`port` over real HTTP.
 std::string Scrape(int port);
 
+// An AwaitCode call and the context it lives in: reads like the reader it wraps.
+struct AwaitStream {
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientReader<harness::v1::AwaitCodeEvent>> reader;
+  grpc::ClientReader<harness::v1::AwaitCodeEvent>* operator->() { return reader.get(); }
+  grpc::ClientReader<harness::v1::AwaitCodeEvent>& operator*() { return *reader; }
+};
+
 class GatewayTest : public ::testing::Test {
  protected:
   GatewayTest();
@@ -52,6 +60,8 @@ class GatewayTest : public ::testing::Test {
 
   harness::v1::PhoneNumber Acquire(const std::string& country = "US",
                                    const std::string& service = "google");
+  // AwaitCode on `number_id` with the request's defaults.
+  AwaitStream OpenAwait(const std::string& number_id);
   // The code the mock put in the number's SMS number `index`.
   std::string ExpectedCode(const std::string& id, size_t index = 0);
 

@@ -30,10 +30,7 @@ TEST_F(GatewayTest, ListsCountriesAndServices) {
 TEST_F(GatewayTest, AcquireThenAwaitTheCode) {
   const v1::PhoneNumber number = Acquire();
   EXPECT_EQ(number.country(), "US");
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   // Heartbeats first: the SMS is due 10 s of mock time after purchase.
   ASSERT_TRUE(stream->Read(&event));
@@ -78,10 +75,7 @@ TEST_F(GatewayTest, ErrorsCarryTheirReason) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(ReasonOf(s), "NO_NUMBERS_AVAILABLE");
 
-  grpc::ClientContext c3;
-  v1::AwaitCodeRequest unknown;
-  unknown.set_number_id("num_nope");
-  auto stream = stub_->AwaitCode(&c3, unknown);
+  auto stream = OpenAwait("num_nope");
   v1::AwaitCodeEvent event;
   EXPECT_FALSE(stream->Read(&event));
   s = stream->Finish();
@@ -96,10 +90,7 @@ TEST_F(GatewayTest, UpstreamTroubleShowsInHeartbeatsAndPollingCarriesOn) {
   mock_.Control("POST", "faults", {{"kind", "reset"}, {"endpoint", "numbers.sms"}, {"count", 1}});
   mock_.Control("POST", "faults",
                 {{"kind", "malformed_json"}, {"endpoint", "numbers.sms"}, {"count", 1}});
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   std::vector<std::string> errors;
   for (int i = 0; i < 4 && stream->Read(&event); ++i) {
@@ -208,10 +199,7 @@ TEST_F(GatewayTest, ManyWatchersShareOnePollLoop) {
 
 TEST_F(GatewayTest, ShutdownEndsOpenStreams) {
   const v1::PhoneNumber number = Acquire();
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   ASSERT_TRUE(stream->Read(&event));
   std::thread stopper([&] { gateway_->Shutdown(); });
@@ -231,10 +219,7 @@ TEST_F(GatewayTest, ALostSmsIsWaitedOutUntilTheResend) {
                    {"resends", 1},
                    {"resend_interval_seconds", 30}}}});
   const v1::PhoneNumber number = Acquire();
-  grpc::ClientContext ctx;
-  v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
-  auto stream = stub_->AwaitCode(&ctx, req);
+  auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
   ASSERT_TRUE(stream->Read(&event));
   // The first SMS was due at +10 s and never comes: polls after +20 s still find nothing.
