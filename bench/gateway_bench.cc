@@ -3,23 +3,28 @@
 //   build/bench/gateway_bench acquire [--seconds S] [--connections N] [--rounds R]
 //                                     [--client sync|callback]
 //     AcquireNumber through the gateway vs the same purchase sent straight to the mock,
-//     same run, alternating: throughput ratio and added p50/p99 latency.
+//     same run, alternating: the throughput ratio with N connections (default 4) flat
+//     out, and the added p50/p99 latency with one call at a time. Client, ismscode-mock
+//     and ismscode-gateway run as separate processes; each one's CPU per call is printed.
 //   build/bench/gateway_bench streams [--streams N]
 //     N AwaitCode streams held open on one ismscode-gateway process: its resident
 //     memory, thread count, and CPU while nothing is due.
 //   build/bench/gateway_bench delay [--numbers N] [--poll-interval-ms MS]
 //     From an SMS becoming visible upstream to its CodeReceived event at the client.
 //
-// The mock runs in this process on loopback; client, mock and gateway share the machine.
+// streams and delay run the mock in this process; everything shares the machine's cores.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -52,22 +57,24 @@ struct Flags {
 };
 
 // A mock that never runs out, never limits and charges nothing; SMS only when injected.
+constexpr const char* kScenario = R"({
+  "name": "bench",
+  "rate_limit": "off",
+  "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
+  "services": ["whatsapp"],
+  "offer_defaults": {"price": 0, "stock": 1000000000,
+                     "sms": {"delay": {"kind": "fixed", "seconds": 86000}}},
+  "accounts": [{"key": "bench-key-000000", "balance": 0}]
+})";
+
+// That mock, in this process.
 struct Mock {
   std::unique_ptr<ismscode::mock::MockService> service;
   std::unique_ptr<ismscode::mock::MockHttpServer> server;
 
   explicit Mock(bool real_time_clock = true) {
     std::string error;
-    auto scenario = ismscode::mock::ParseScenario(R"({
-      "name": "bench",
-      "rate_limit": "off",
-      "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
-      "services": ["whatsapp"],
-      "offer_defaults": {"price": 0, "stock": 1000000000,
-                         "sms": {"delay": {"kind": "fixed", "seconds": 86000}}},
-      "accounts": [{"key": "bench-key-000000", "balance": 0}]
-    })",
-                                                  &error);
+    auto scenario = ismscode::mock::ParseScenario(kScenario, &error);
     if (!scenario) throw std::runtime_error(error);
     ismscode::mock::MockService::Options options;
     options.clock.frozen = !real_time_clock;
@@ -78,12 +85,77 @@ struct Mock {
   std::string api() const { return server->base_url() + "/api/v3"; }
 };
 
+// /proc/<pid>/status field in kB, or the Threads count.
+long ProcStatus(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  }
+  return -1;
+}
+
+// utime + stime of `pid`, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) {
+      stime = std::stoull(f);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Context switches of every thread of `pid`, voluntary or not.
+double SwitchesOf(pid_t pid) {
+  double total = 0;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream in(task.path() / "status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        total += std::atof(line.c_str() + line.find(':') + 1);
+      }
+    }
+  }
+  return total;
+}
+
+// The processes of the acquire benchmark: this one runs only the clients.
+struct Processes {
+  pid_t mock = 0, gateway = 0;
+};
+
+// CPU and context switches used so far by each process. On 2 shared cores, CPU per call
+// is steadier than calls per second, and switches count the thread hops of a call.
+struct Usage {
+  double client_us = 0, mock_us = 0, gateway_us = 0, switches = 0;
+  static Usage Now(const Processes& p) {
+    rusage self{};
+    getrusage(RUSAGE_SELF, &self);
+    const auto us = [](const timeval& t) { return t.tv_sec * 1e6 + t.tv_usec; };
+    return {.client_us = us(self.ru_utime) + us(self.ru_stime),
+            .mock_us = CpuSeconds(p.mock) * 1e6,
+            .gateway_us = CpuSeconds(p.gateway) * 1e6,
+            .switches = static_cast<double>(self.ru_nvcsw + self.ru_nivcsw) + SwitchesOf(p.mock) +
+                        SwitchesOf(p.gateway)};
+  }
+};
+
 struct Latencies {
   double rps = 0, p50_us = 0, p99_us = 0;
+  Usage per_call;  // CPU (us) and switches per call, by process
   size_t errors = 0;
 };
 
-Latencies Summarise(std::vector<std::vector<float>>& per_thread, double seconds, size_t errors) {
+Latencies Summarise(std::vector<std::vector<float>>& per_thread, double seconds, size_t errors,
+                    const Processes& processes, const Usage& since) {
   std::vector<float> all;
   for (auto& l : per_thread) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
@@ -92,24 +164,33 @@ Latencies Summarise(std::vector<std::vector<float>>& per_thread, double seconds,
   r.p50_us = all.empty() ? 0 : all[all.size() / 2];
   r.p99_us = all.empty() ? 0 : all[all.size() * 99 / 100];
   r.errors = errors;
+  const Usage now = Usage::Now(processes);
+  const double calls = std::max<double>(all.size(), 1);
+  r.per_call = {.client_us = (now.client_us - since.client_us) / calls,
+                .mock_us = (now.mock_us - since.mock_us) / calls,
+                .gateway_us = (now.gateway_us - since.gateway_us) / calls,
+                .switches = (now.switches - since.switches) / calls};
   return r;
 }
 
-// `call` returns true on success; runs `connections` threads flat out for `seconds`.
+// `make_call(c)` gives connection c's call, which returns true on success; runs
+// `connections` threads flat out for `seconds`.
 template <class MakeCall>
-Latencies Drive(int connections, double seconds, MakeCall make_call) {
+Latencies Drive(const Processes& processes, int connections, double seconds, MakeCall make_call) {
+  std::vector<std::function<bool()>> calls;
+  for (int c = 0; c < connections; ++c) calls.push_back(make_call(c));
   std::vector<std::vector<float>> latencies(connections);
   std::atomic<size_t> errors{0};
   std::atomic<bool> stop{false};
+  const Usage since = Usage::Now(processes);
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
     threads.emplace_back([&, c] {
-      auto call = make_call(c);
       auto& mine = latencies[c];
       mine.reserve(1 << 20);
       while (!stop.load(std::memory_order_relaxed)) {
         const auto t0 = Clock::now();
-        const bool ok = call();
+        const bool ok = calls[c]();
         mine.push_back(std::chrono::duration<float, std::micro>(Clock::now() - t0).count());
         if (!ok) ++errors;
       }
@@ -118,14 +199,14 @@ Latencies Drive(int connections, double seconds, MakeCall make_call) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : threads) t.join();
-  return Summarise(latencies, seconds, errors);
+  return Summarise(latencies, seconds, errors, processes, since);
 }
 
 // Like Drive, for gRPC's callback client: each of `connections` loops keeps one call in
 // flight, starting the next from the previous one's callback (no thread per call).
 // `start(c, done)` starts one call on loop c and calls done(ok) when it ends.
 template <class Start>
-Latencies DriveCallback(int connections, double seconds, Start start) {
+Latencies DriveCallback(const Processes& processes, int connections, double seconds, Start start) {
   struct Loop {
     std::vector<float> latencies;
     Clock::time_point t0;
@@ -147,6 +228,7 @@ Latencies DriveCallback(int connections, double seconds, Start start) {
       if (--running == 0) idle.notify_all();
     });
   };
+  const Usage since = Usage::Now(processes);
   for (int c = 0; c < connections; ++c) {
     loops[c].latencies.reserve(1 << 20);
     next(c);
@@ -159,7 +241,7 @@ Latencies DriveCallback(int connections, double seconds, Start start) {
   }
   std::vector<std::vector<float>> per_loop;
   for (auto& l : loops) per_loop.push_back(std::move(l.latencies));
-  return Summarise(per_loop, seconds, errors);
+  return Summarise(per_loop, seconds, errors, processes, since);
 }
 
 // A channel of its own (not shared with other channels to the same address).
@@ -171,26 +253,50 @@ std::shared_ptr<grpc::Channel> OwnChannel(const std::string& target, int index) 
 }
 
 void Print(const char* name, const Latencies& r) {
-  std::printf("  %-30s %9.0f req/s   p50 %7.1f us   p99 %7.1f us   errors %zu\n", name, r.rps,
+  const Usage& u = r.per_call;
+  std::printf("  %-29s %6.0f req/s  p50 %6.0f us  p99 %6.0f us  errors %zu\n", name, r.rps,
               r.p50_us, r.p99_us, r.errors);
+  std::printf(
+      "  %-29s CPU per call: client %3.0f + gateway %3.0f + mock %3.0f = %3.0f us; %4.1f "
+      "switches\n",
+      "", u.client_us, u.gateway_us, u.mock_us, u.client_us + u.gateway_us + u.mock_us, u.switches);
 }
 
-int BenchAcquire(const Flags& f) {
-  Mock mock;
-  std::string error;
-  auto gateway = ismscode::gateway::Gateway::Start({.upstream = {.base_url = mock.api()},
-                                                    .upstream_key = kKey,
-                                                    .requests_per_minute = 1e9,
-                                                    .metrics_listen = "127.0.0.1:0"},
-                                                   &error);
-  if (!gateway) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
+// The first line of `child`'s stderr whose "msg" is `message`, as JSON; exits if none.
+json AwaitLogLine(ismscode::testing::Subprocess& child, const std::string& message) {
+  while (auto line = child.ReadStderrLine()) {
+    json j = json::parse(*line, nullptr, false);
+    if (j.is_object() && j.value("msg", "") == message) return j;
   }
-  const std::string target = "127.0.0.1:" + std::to_string(gateway->port());
+  std::fprintf(stderr, "no '%s' line\n", message.c_str());
+  std::exit(1);
+}
+
+// Client, mock and gateway each in its own process, as in production: the real
+// ismscode-mock and ismscode-gateway binaries, so that each one's CPU per call shows.
+int BenchAcquire(const Flags& f) {
+  char scenario_path[] = "/tmp/gateway_bench_scenario_XXXXXX";
+  const int fd = mkstemp(scenario_path);
+  if (fd < 0 || write(fd, kScenario, std::strlen(kScenario)) < 0) return 1;
+  close(fd);
+  ismscode::testing::Subprocess mock_process(
+      {ISMSCODE_MOCK_BINARY, "--port", "0", "--scenario", scenario_path});
+  const json mock_line = AwaitLogLine(mock_process, "ismscode-mock listening");
+  unlink(scenario_path);
+  const std::string api = mock_line["api"];
+  const int mock_port = std::stoi(api.substr(api.rfind(':') + 1));
+
+  setenv("ISMSCODE_API_KEY", kKey, 1);
+  ismscode::testing::Subprocess gateway_process(
+      {ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--upstream", api, "--metrics-listen",
+       "127.0.0.1:0", "--no-call-logs", "--rate-limit", "1000000000"});
+  const json gateway_line = AwaitLogLine(gateway_process, "ismscode-gateway listening");
+  const std::string target = gateway_line["grpc"];
+  const Processes processes{.mock = mock_process.pid(), .gateway = gateway_line["pid"]};
+
   const std::string body = R"({"country":"US","service":"whatsapp"})";
-  auto direct = [&](int) {
-    auto client = std::make_shared<httplib::Client>("127.0.0.1", mock.server->port());
+  auto direct = [&](int) -> std::function<bool()> {
+    auto client = std::make_shared<httplib::Client>("127.0.0.1", mock_port);
     client->set_keep_alive(true);
     client->set_tcp_nodelay(true);
     return [client, &body] {
@@ -200,7 +306,7 @@ int BenchAcquire(const Flags& f) {
       return r && r->status == 200;
     };
   };
-  auto through_gateway = [&](int c) {
+  auto through_gateway = [&](int c) -> std::function<bool()> {
     auto stub = std::shared_ptr<v1::VerificationService::Stub>(
         v1::VerificationService::NewStub(OwnChannel(target, c)));
     return [stub] {
@@ -212,7 +318,7 @@ int BenchAcquire(const Flags& f) {
       return stub->AcquireNumber(&ctx, req, &resp).ok();
     };
   };
-  auto health_check = [&](int c) {
+  auto health_check = [&](int c) -> std::function<bool()> {
     auto stub = std::shared_ptr<grpc::health::v1::Health::Stub>(
         grpc::health::v1::Health::NewStub(OwnChannel(target, 100 + c)));
     return [stub] {
@@ -239,27 +345,54 @@ int BenchAcquire(const Flags& f) {
         &call->ctx, &call->req, &call->resp,
         [call, done = std::move(done)](grpc::Status s) { done(s.ok()); });
   };
-  std::printf("gateway_bench acquire: %d connections, %.1f s per case, %d rounds, %u cores\n",
-              f.connections, f.seconds, f.rounds, std::thread::hardware_concurrency());
-  Latencies best_direct, best_gateway;
-  for (int round = 0; round < f.rounds; ++round) {
-    const Latencies d = Drive(f.connections, f.seconds, direct);
-    const Latencies g = f.callback_client
-                            ? DriveCallback(f.connections, f.seconds, acquire_callback)
-                            : Drive(f.connections, f.seconds, through_gateway);
-    std::printf("  round %d: direct %.0f req/s, gateway %.0f req/s\n", round + 1, d.rps, g.rps);
-    if (d.rps > best_direct.rps) best_direct = d;
-    if (g.rps > best_gateway.rps) best_gateway = g;
-  }
-  const Latencies floor = Drive(f.connections, f.seconds, health_check);
-  std::printf("best of %d rounds:\n", f.rounds);
-  Print("gRPC floor: Health/Check", floor);
-  Print("direct  POST /numbers/request", best_direct);
-  Print("gateway AcquireNumber", best_gateway);
-  std::printf("gateway / direct throughput: %.0f%% (target >= 50%%)\n",
-              100 * best_gateway.rps / best_direct.rps);
-  std::printf("added latency: p50 %+.0f us (target < 500), p99 %+.0f us\n",
-              best_gateway.p50_us - best_direct.p50_us, best_gateway.p99_us - best_direct.p99_us);
+  std::printf(
+      "gateway_bench acquire: %d connections, %s client, %.1f s per case, %d rounds, %u cores\n",
+      f.connections, f.callback_client ? "callback" : "sync", f.seconds, f.rounds,
+      std::thread::hardware_concurrency());
+  struct Comparison {
+    Latencies floor, direct, gateway;
+  };
+  // Alternating rounds of direct and gateway (best of each), then the gRPC floor.
+  auto compare = [&](int connections) {
+    Comparison r;
+    for (int round = 0; round < f.rounds; ++round) {
+      const Latencies d = Drive(processes, connections, f.seconds, direct);
+      const Latencies g = f.callback_client
+                              ? DriveCallback(processes, connections, f.seconds, acquire_callback)
+                              : Drive(processes, connections, f.seconds, through_gateway);
+      std::printf("  round %d: direct %.0f req/s, gateway %.0f req/s\n", round + 1, d.rps, g.rps);
+      if (d.rps > r.direct.rps) r.direct = d;
+      if (g.rps > r.gateway.rps) r.gateway = g;
+    }
+    r.floor = Drive(processes, connections, f.seconds, health_check);
+    std::printf(" best of %d rounds:\n", f.rounds);
+    Print("gRPC floor: Health/Check", r.floor);
+    Print("direct  POST /numbers/request", r.direct);
+    Print("gateway AcquireNumber", r.gateway);
+    return r;
+  };
+  const auto cpu = [](const Latencies& l) {
+    return l.per_call.client_us + l.per_call.gateway_us + l.per_call.mock_us;
+  };
+
+  std::printf("throughput: %d connections, calls back to back (the 2 cores saturated)\n",
+              f.connections);
+  const Comparison busy = compare(f.connections);
+  std::printf(" gateway / direct throughput: %.0f%% (target >= 50%%)\n",
+              100 * busy.gateway.rps / busy.direct.rps);
+  // On saturated cores throughput is 1 / CPU per call: even a gateway that cost nothing
+  // but its gRPC hop (the floor) plus the purchase itself would reach only this.
+  std::printf(" bound from CPU per call, direct / (gRPC floor + direct): %.0f%%\n",
+              100 * cpu(busy.direct) / (cpu(busy.floor) + cpu(busy.direct)));
+
+  std::printf("latency: 1 connection, one call at a time (no queueing)\n");
+  const Comparison idle = compare(1);
+  std::printf(" added latency: p50 %+.0f us (target < 500), p99 %+.0f us\n",
+              idle.gateway.p50_us - idle.direct.p50_us, idle.gateway.p99_us - idle.direct.p99_us);
+  gateway_process.Signal(SIGTERM);
+  gateway_process.Wait();
+  mock_process.Signal(SIGTERM);
+  mock_process.Wait();
   return 0;
 }
 
@@ -315,32 +448,6 @@ class Watch final : public grpc::ClientReadReactor<v1::AwaitCodeEvent> {
   v1::AwaitCodeEvent event_;
   bool started_ = false;
 };
-
-// /proc/<pid>/status field in kB, or the Threads count.
-long ProcStatus(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
-  }
-  return -1;
-}
-
-// utime + stime of `pid`, in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string f;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; fields >> f; ++i) {
-    if (i == 14) utime = std::stoull(f);
-    if (i == 15) {
-      stime = std::stoull(f);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 std::vector<std::string> AcquireMany(const std::string& target, int n) {
   std::vector<std::string> ids(n);
@@ -538,6 +645,8 @@ int main(int argc, char** argv) {
       f.numbers = std::atoi(v);
     else if (flag == "--poll-interval-ms")
       f.poll_interval_ms = std::atoi(v);
+    else if (flag == "--client")
+      f.callback_client = std::string(v) == "callback";
   }
   if (mode == "acquire") return BenchAcquire(f);
   if (mode == "streams") return BenchStreams(f);

@@ -25,6 +25,7 @@ class Subprocess {
   void Signal(int signal);
   // Waits for exit; the exit code, or 128 + signal number.
   int Wait();
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
