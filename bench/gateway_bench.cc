@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/load_result.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "mock/http_server.h"
@@ -148,24 +149,17 @@ struct Usage {
   }
 };
 
-struct Latencies {
-  double rps = 0, p50_us = 0, p99_us = 0;
+struct Latencies : ismscode::bench::LoadResult {
   Usage per_call;  // CPU (us) and switches per call, by process
-  size_t errors = 0;
 };
 
 Latencies Summarise(std::vector<std::vector<float>>& per_thread, double seconds, size_t errors,
                     const Processes& processes, const Usage& since) {
-  std::vector<float> all;
-  for (auto& l : per_thread) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
   Latencies r;
-  r.rps = static_cast<double>(all.size()) / seconds;
-  r.p50_us = all.empty() ? 0 : all[all.size() / 2];
-  r.p99_us = all.empty() ? 0 : all[all.size() * 99 / 100];
-  r.errors = errors;
+  static_cast<ismscode::bench::LoadResult&>(r) =
+      ismscode::bench::Summarise(per_thread, seconds, errors);
   const Usage now = Usage::Now(processes);
-  const double calls = std::max<double>(all.size(), 1);
+  const double calls = std::max(r.rps * seconds, 1.0);
   r.per_call = {.client_us = (now.client_us - since.client_us) / calls,
                 .mock_us = (now.mock_us - since.mock_us) / calls,
                 .gateway_us = (now.gateway_us - since.gateway_us) / calls,

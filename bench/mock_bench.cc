@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/load_result.h"
 #include "mock/http_server.h"
 #include "mock/scenario.h"
 #include "mock/service.h"
@@ -24,10 +25,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Result {
-  double rps = 0, p50_us = 0, p99_us = 0;
-  size_t errors = 0;
-};
+using Result = ismscode::bench::LoadResult;
 
 struct Request {
   std::string method, path, body;
@@ -60,15 +58,7 @@ Result Load(int port, const Request& req, int connections, double seconds) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : threads) t.join();
-  std::vector<float> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  Result r;
-  r.rps = static_cast<double>(all.size()) / seconds;
-  r.p50_us = all.empty() ? 0 : all[all.size() / 2];
-  r.p99_us = all.empty() ? 0 : all[all.size() * 99 / 100];
-  r.errors = errors;
-  return r;
+  return ismscode::bench::Summarise(latencies, seconds, errors);
 }
 
 std::unique_ptr<httplib::Server> StartBare(const std::string& sms_path, const std::string& sms_body,
