@@ -378,6 +378,13 @@ int BenchAcquire(const Flags& f) {
   // but its gRPC hop (the floor) plus the purchase itself would reach only this.
   std::printf(" bound from CPU per call, direct / (gRPC floor + direct): %.0f%%\n",
               100 * cpu(busy.direct) / (cpu(busy.floor) + cpu(busy.direct)));
+  // Were gateway and mock on cores of their own, each one's rate would be 1 / its own CPU
+  // per call.
+  std::printf(
+      " per core: the mock serves purchases at %.0f us each, the gateway AcquireNumber "
+      "at %.0f us (%.0f%% of the mock's rate)\n",
+      busy.direct.per_call.mock_us, busy.gateway.per_call.gateway_us,
+      100 * busy.direct.per_call.mock_us / busy.gateway.per_call.gateway_us);
 
   std::printf("latency: 1 connection, one call at a time (no queueing)\n");
   const Comparison idle = compare(1);
