@@ -137,6 +137,7 @@ struct Processes {
 // is steadier than calls per second, and switches count the thread hops of a call.
 struct Usage {
   double client_us = 0, mock_us = 0, gateway_us = 0, switches = 0;
+  double cpu_us() const { return client_us + mock_us + gateway_us; }
   static Usage Now(const Processes& p) {
     rusage self{};
     getrusage(RUSAGE_SELF, &self);
@@ -253,7 +254,7 @@ void Print(const char* name, const Latencies& r) {
   std::printf(
       "  %-29s CPU per call: client %3.0f + gateway %3.0f + mock %3.0f = %3.0f us; %4.1f "
       "switches\n",
-      "", u.client_us, u.gateway_us, u.mock_us, u.client_us + u.gateway_us + u.mock_us, u.switches);
+      "", u.client_us, u.gateway_us, u.mock_us, u.cpu_us(), u.switches);
 }
 
 // The first line of `child`'s stderr whose "msg" is `message`, as JSON; exits if none.
@@ -365,11 +366,8 @@ int BenchAcquire(const Flags& f) {
     Print("gateway AcquireNumber", r.gateway);
     return r;
   };
-  const auto cpu = [](const Latencies& l) {
-    return l.per_call.client_us + l.per_call.gateway_us + l.per_call.mock_us;
-  };
 
-  std::printf("throughput: %d connections, calls back to back (the 2 cores saturated)\n",
+  std::printf("throughput: %d connections, calls back to back (every core saturated)\n",
               f.connections);
   const Comparison busy = compare(f.connections);
   std::printf(" gateway / direct throughput: %.0f%% (target >= 50%%)\n",
@@ -377,7 +375,8 @@ int BenchAcquire(const Flags& f) {
   // On saturated cores throughput is 1 / CPU per call: even a gateway that cost nothing
   // but its gRPC hop (the floor) plus the purchase itself would reach only this.
   std::printf(" bound from CPU per call, direct / (gRPC floor + direct): %.0f%%\n",
-              100 * cpu(busy.direct) / (cpu(busy.floor) + cpu(busy.direct)));
+              100 * busy.direct.per_call.cpu_us() /
+                  (busy.floor.per_call.cpu_us() + busy.direct.per_call.cpu_us()));
   // Were gateway and mock on cores of their own, each one's rate would be 1 / its own CPU
   // per call.
   std::printf(
