@@ -563,7 +563,7 @@ int BenchDelay(const Flags& f) {
       {.upstream = {.base_url = mock.api()},
        .upstream_key = kKey,
        .poll_interval = std::chrono::milliseconds(f.poll_interval_ms),
-       .requests_per_minute = 1e9},
+       .rate_limit = 1000000000},
       &error);
   if (!gateway) {
     std::fprintf(stderr, "%s\n", error.c_str());

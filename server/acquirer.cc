@@ -17,6 +17,7 @@ std::unique_ptr<UpstreamPool> UpstreamPool::Create(const UpstreamConfig& config,
   for (size_t i = 0; i < std::max<size_t>(size, 1); ++i) {
     auto client = UpstreamClient::Create(config, error, metrics);
     if (!client) return nullptr;
+    pool->all_.push_back(client.get());
     pool->idle_.push_back(std::move(client));
   }
   return pool;
@@ -40,6 +41,11 @@ UpstreamPool::Lease UpstreamPool::Take() {
   auto client = std::move(idle_.back());
   idle_.pop_back();
   return Lease(*this, std::move(client));
+}
+
+void UpstreamPool::Interrupt() {
+  // The pool owns every client for its whole life, leased or not.
+  for (UpstreamClient* client : all_) client->Interrupt();
 }
 
 // ---------------------------------------------------------------------------
@@ -66,24 +72,28 @@ bool Retryable(Reason reason) {
 
 }  // namespace
 
-// One AcquireNumber in progress: where it is in its countries and retries.
+// One acquisition in progress: where it is in its countries and retries, and who waits.
 struct Acquirer::Job {
   std::string key;
   KeyOwner key_owner;
   AcquireRequest request;
+  std::string slot;                    // (key, request id), or "" without an id
   std::vector<std::string> countries;  // the country, then the fallbacks
   size_t next_country = 0;
   int round = 0;
+  int attempts = 0;
   Clock::time_point give_up;
-  bool throttled = false;  // counted once in the metrics
-  AcquireOutcome out;
-  Done done;
+  // Guarded by mutex_:
+  enum class State { kReady, kQueued, kSending, kPaused, kDone } state = State::kReady;
+  BudgetGate::Ticket gate_ticket = 0;
+  Ticket first = 0;  // the caller who started it: the others get a replay
+  std::vector<std::pair<Ticket, Done>> callers;
 };
 
-Acquirer::Acquirer(UpstreamPool& upstream, RateBudget& budget, Options options, Runtime runtime,
+Acquirer::Acquirer(Upstream& upstream, BudgetGate& gate, Options options, Runtime runtime,
                    GatewayMetrics* metrics)
     : upstream_(upstream),
-      budget_(budget),
+      gate_(gate),
       options_(options),
       runtime_(std::move(runtime)),
       metrics_(metrics),
@@ -109,7 +119,7 @@ std::optional<GatewayError> Acquirer::Validate(const AcquireRequest& r) {
   }
   if (r.request_id.size() > 128)
     e.field_violations.emplace_back("request_id", "at most 128 characters");
-  if (r.max_wait.count() < 0) e.field_violations.emplace_back("max_wait", "must not be negative");
+  if (r.max_wait.count() < 0) e.field_violations.emplace_back("max_wait", "not negative");
   if (e.field_violations.empty()) return std::nullopt;
   e.message = "invalid AcquireNumber request: " + e.field_violations.front().first + " must be " +
               e.field_violations.front().second;
@@ -125,18 +135,30 @@ Acquirer::Clock::duration Acquirer::Backoff(int retry) {
       std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(ceiling, 1))(jitter_));
 }
 
-void Acquirer::ForgetOldRequestIdsLocked(Clock::time_point now) {
+void Acquirer::ForgetOldRequestIds(Clock::time_point now) {
   // Amortised: one sweep per 256 new ids keeps the map bounded by the ids of one TTL.
   if (++inserts_since_sweep_ < 256) return;
   inserts_since_sweep_ = 0;
   std::erase_if(by_request_id_, [&](const auto& entry) {
-    return entry.second->done && now - entry.second->done_at > options_.request_id_ttl;
+    return now - entry.second->done_at > options_.request_id_ttl;
   });
 }
 
-void Acquirer::Acquire(const std::string& key, KeyOwner key_owner, const AcquireRequest& request,
-                       Done done) {
-  if (auto invalid = Validate(request)) return done({.error = std::move(invalid)});
+namespace {
+AcquireOutcome Replay(AcquireOutcome outcome) {
+  outcome.replayed = outcome.number.has_value();
+  outcome.attempts = 0;
+  return outcome;
+}
+}  // namespace
+
+Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
+                                   const AcquireRequest& request, Done done) {
+  if (auto invalid = Validate(request)) {
+    done({.error = std::move(invalid)});
+    return 0;
+  }
+  const auto now = runtime_.now();
   auto job = std::make_shared<Job>();
   job->key = key;
   job->key_owner = key_owner;
@@ -144,124 +166,180 @@ void Acquirer::Acquire(const std::string& key, KeyOwner key_owner, const Acquire
   job->countries = {request.country};
   job->countries.insert(job->countries.end(), request.fallback_countries.begin(),
                         request.fallback_countries.end());
-  const auto now = runtime_.now();
   job->give_up = std::min(request.deadline, now + request.max_wait);
-  if (request.request_id.empty()) {
-    job->done = std::move(done);
-    return Step(job);
-  }
-
   // The id is scoped to the key: two tenants' ids never collide.
-  const std::string slot = key + '\x1f' + request.request_id;
-  std::shared_ptr<Pending> pending;
+  if (!request.request_id.empty()) job->slot = key + '\x1f' + request.request_id;
+
+  Ticket ticket;
+  std::optional<AcquireOutcome> known;
   {
     std::lock_guard lock(mutex_);
-    auto it = by_request_id_.find(slot);
-    if (it != by_request_id_.end() && it->second->done &&
-        now - it->second->done_at > options_.request_id_ttl) {
-      by_request_id_.erase(it);
-      it = by_request_id_.end();
-    }
-    if (it != by_request_id_.end()) {
-      pending = it->second;
-      if (!pending->done) {
-        pending->waiters.push_back(std::move(done));
-        return;
+    ticket = next_ticket_++;
+    if (stopping_) {
+      known = AcquireOutcome{.error = GatewayError{.reason = Reason::kShuttingDown,
+                                                   .message = "the gateway is shutting down"}};
+    } else if (!job->slot.empty()) {
+      auto answered = by_request_id_.find(job->slot);
+      if (answered != by_request_id_.end() &&
+          now - answered->second->done_at > options_.request_id_ttl) {
+        by_request_id_.erase(answered);
+        answered = by_request_id_.end();
       }
-    } else {
-      ForgetOldRequestIdsLocked(now);
-      pending = std::make_shared<Pending>();
-      by_request_id_.emplace(slot, pending);
+      if (answered != by_request_id_.end()) {
+        // Answered before: exactly that answer again, nothing bought.
+        known = Replay(answered->second->outcome);
+      } else if (auto running = running_by_request_id_.find(job->slot);
+                 running != running_by_request_id_.end()) {
+        // A concurrent duplicate: it waits for the first one's purchase.
+        running->second->callers.emplace_back(ticket, std::move(done));
+        callers_.emplace(ticket, running->second);
+        return ticket;
+      } else {
+        running_by_request_id_.emplace(job->slot, job);
+      }
+    }
+    if (!known) {
+      job->first = ticket;
+      job->callers.emplace_back(ticket, std::move(done));
+      callers_.emplace(ticket, job);
+      jobs_.insert(job);
     }
   }
-  if (pending->done) {  // answered before: the same number again, nothing bought
-    AcquireOutcome replay = pending->outcome;
-    replay.replayed = replay.number.has_value();
-    replay.attempts = 0;
-    return done(std::move(replay));
+  if (known) {
+    done(std::move(*known));
+    return ticket;
   }
-  job->done = [this, slot, pending, done = std::move(done)](AcquireOutcome outcome) {
-    std::vector<Done> waiters;
-    {
-      std::lock_guard lock(mutex_);
-      pending->outcome = outcome;
-      pending->done = true;
-      pending->done_at = runtime_.now();
-      waiters.swap(pending->waiters);
-      // A definite failure frees the id for another try; a number, or an unknown outcome
-      // (UPSTREAM_TIMEOUT), stays: the same id must never buy a second number.
-      const bool keep = outcome.number.has_value() ||
-                        (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout);
-      if (!keep) by_request_id_.erase(slot);
-    }
-    for (auto& waiter : waiters) {
-      AcquireOutcome replay = outcome;
-      replay.replayed = replay.number.has_value();
-      replay.attempts = 0;
-      waiter(std::move(replay));
-    }
-    done(std::move(outcome));
-  };
   Step(job);
+  return ticket;
+}
+
+bool Acquirer::Cancel(Ticket ticket) {
+  std::shared_ptr<Job> job;
+  BudgetGate::Ticket withdraw = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = callers_.find(ticket);
+    if (it == callers_.end()) return false;
+    job = it->second;
+    callers_.erase(it);
+    std::erase_if(job->callers, [&](const auto& c) { return c.first == ticket; });
+    if (!job->callers.empty()) return true;  // duplicates still wait for it
+    // Nobody waits any more: stop here unless a purchase is already on the wire.
+    if (job->state == Job::State::kQueued) withdraw = job->gate_ticket;
+    if (job->state == Job::State::kSending) return true;
+  }
+  // Take the request back from the gate if it is still queued there. When the gate
+  // already granted it, Attempt sees nobody waits and sends nothing.
+  if (withdraw && !gate_.Withdraw(withdraw)) return true;
+  Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
+                                     .message = "every caller went away"}});
+  return true;
 }
 
 void Acquirer::Stop() {
-  std::set<std::shared_ptr<Job>> waiting;
+  std::vector<std::shared_ptr<Job>> ending;
+  std::vector<BudgetGate::Ticket> withdraw;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    waiting.swap(waiting_);
+    for (const auto& job : jobs_) {
+      if (job->state == Job::State::kSending) continue;  // awaited by the caller's grace
+      if (job->state == Job::State::kQueued) withdraw.push_back(job->gate_ticket);
+      ending.push_back(job);
+    }
   }
-  for (const auto& job : waiting) {
-    job->out.error =
-        GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
-    Finish(job);
+  for (auto t : withdraw) gate_.Withdraw(t);
+  for (const auto& job : ending) {
+    Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
+                                       .message = "the gateway is shutting down"}});
   }
 }
 
-void Acquirer::Finish(const std::shared_ptr<Job>& job) {
-  Done done = std::exchange(job->done, nullptr);
-  done(std::move(job->out));
+size_t Acquirer::in_progress() const {
+  std::lock_guard lock(mutex_);
+  return jobs_.size();
 }
 
-// Decides the next move; never blocks: a purchase goes to a worker, a wait to a timer.
-void Acquirer::Step(const std::shared_ptr<Job>& job) {
+bool Acquirer::Abandoned(const Job& job) const {
+  return stopping_ || job.callers.empty() || job.state == Job::State::kDone;
+}
+
+void Acquirer::Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome) {
+  std::vector<std::pair<Ticket, Done>> callers;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      job->out.error =
-          GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
+    if (job->state == Job::State::kDone) return;
+    job->state = Job::State::kDone;
+    jobs_.erase(job);
+    callers.swap(job->callers);
+    for (const auto& c : callers) callers_.erase(c.first);
+    if (!job->slot.empty()) {
+      running_by_request_id_.erase(job->slot);
+      // A number, or an unknown outcome (UPSTREAM_TIMEOUT), stays with the id: it must
+      // never buy a second number. A definite failure frees the id for another try.
+      if (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout)) {
+        const auto now = runtime_.now();
+        ForgetOldRequestIds(now);
+        by_request_id_[job->slot] =
+            std::make_shared<Pending>(Pending{.done = true, .done_at = now, .outcome = outcome});
+      }
     }
   }
-  if (job->out.error && job->out.error->reason == Reason::kShuttingDown) return Finish(job);
-  const auto now = runtime_.now();
-  if (auto wait = budget_.TryTake(job->key, RateBudget::Priority::kAcquire, now)) {
-    if (now + *wait > job->give_up) {
-      job->out.error =
-          GatewayError{.reason = Reason::kRateLimitExceeded,
-                       .message = "the upstream rate budget for this key is spent",
-                       .retry_after = std::chrono::ceil<std::chrono::milliseconds>(*wait)};
-      job->out.error->key_owner = job->key_owner;
-      return Finish(job);
-    }
-    if (!job->throttled && metrics_) metrics_->Throttled("rate_budget", "acquire");
-    job->throttled = true;
-    return Wait(job, *wait);
+  for (auto& [ticket, done] : callers) {
+    done(ticket == job->first ? outcome : Replay(outcome));
   }
-  runtime_.run([this, job] { Attempt(job); });
 }
 
-void Acquirer::Attempt(const std::shared_ptr<Job>& job) {
-  const std::string& country = job->countries[job->next_country];
-  ++job->out.attempts;
-  auto result = upstream_.Take()->RequestNumber(job->key, country, job->request.service);
-  if (result.ok()) {
-    job->out.number = std::move(result.value);
-    job->out.upstream_date = result.upstream_date;
-    job->out.error.reset();
-    return Finish(job);
+// Decides the next move; never blocks: a purchase waits in the gate, a pause on a timer.
+void Acquirer::Step(const std::shared_ptr<Job>& job) {
+  bool abandoned;
+  {
+    std::lock_guard lock(mutex_);
+    if (job->state == Job::State::kDone) return;
+    abandoned = Abandoned(*job);
+    if (!abandoned) job->state = Job::State::kQueued;
   }
-  GatewayError& error = job->out.error.emplace(std::move(*result.error));
+  if (abandoned) {
+    return Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
+                                              .message = "the gateway is shutting down"}});
+  }
+  const BudgetGate::Ticket ticket = gate_.Submit(
+      job->key, Purpose::kAcquire, job->give_up, [this, job] { return Attempt(job); },
+      [this, job](const GatewayError& refused) {
+        AcquireOutcome out{.error = refused, .attempts = job->attempts};
+        out.error->key_owner = job->key_owner;
+        Finish(job, std::move(out));
+      });
+  std::lock_guard lock(mutex_);
+  if (job->state == Job::State::kQueued) job->gate_ticket = ticket;
+}
+
+BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (job->state == Job::State::kDone) return {.sent = false};
+    if (Abandoned(*job)) {
+      // Granted after its last caller left or the gateway began to stop: send nothing.
+      job->state = Job::State::kReady;
+      return {.sent = false, .then = [this, job] { Step(job); }};
+    }
+    job->state = Job::State::kSending;
+  }
+  const std::string& country = job->countries[job->next_country];
+  ++job->attempts;
+  auto result = upstream_.RequestNumber(job->key, country, job->request.service);
+  if (result.ok()) {
+    // Expiry in our own clock, once: the upstream's Date tells how far its clock is off.
+    UpstreamNumber number = std::move(*result.value);
+    if (result.upstream_date) {
+      number.expires_at =
+          std::chrono::system_clock::now() + (number.expires_at - *result.upstream_date);
+    }
+    return {.then = [this, job, number = std::move(number)] {
+      Finish(job, {.number = number, .attempts = job->attempts});
+    }};
+  }
+  GatewayError error = std::move(*result.error);
   error.key_owner = job->key_owner;
   error.metadata["country"] = country;
   error.metadata["service"] = job->request.service;
@@ -271,40 +349,50 @@ void Acquirer::Attempt(const std::shared_ptr<Job>& job) {
         job->next_country == 0
             ? "country"
             : "fallback_countries[" + std::to_string(job->next_country - 1) + "]",
-        "the upstream does not know country \"" + country + "\"");
+        "the upstream does not know this country");
   } else if (error.reason == Reason::kInvalidService) {
-    error.field_violations.emplace_back(
-        "service", "the upstream does not know service \"" + job->request.service + "\"");
+    error.field_violations.emplace_back("service", "the upstream does not know this service");
   }
-  if (error.reason == Reason::kRateLimitExceeded) {
-    if (metrics_) metrics_->Throttled("upstream_429", "acquire");
-    budget_.PauseUntil(job->key,
-                       runtime_.now() + error.retry_after.value_or(std::chrono::seconds(1)));
+  BudgetGate::Answer answer{.rate_limited = error.reason == Reason::kRateLimitExceeded,
+                            .retry_after = error.retry_after};
+  {
+    std::lock_guard lock(mutex_);
+    if (job->state == Job::State::kSending) job->state = Job::State::kReady;
   }
-  if (!Retryable(error.reason)) return Finish(job);
+  if (!Retryable(error.reason)) {
+    answer.then = [this, job, error] { Finish(job, {.error = error, .attempts = job->attempts}); };
+    return answer;
+  }
   // A stock-out moves on to the next country at once; other failures, and the end of a
   // round, pause first.
   if (error.reason == Reason::kNoNumbersAvailable && ++job->next_country < job->countries.size()) {
-    return Step(job);
+    answer.then = [this, job] { Step(job); };
+    return answer;
   }
   job->next_country = 0;
   const auto pause = Backoff(job->round++);
-  if (runtime_.now() + pause > job->give_up) return Finish(job);
-  Wait(job, pause);
+  if (runtime_.now() + pause > job->give_up) {
+    answer.then = [this, job, error] { Finish(job, {.error = error, .attempts = job->attempts}); };
+    return answer;
+  }
+  answer.then = [this, job, pause] { Wait(job, pause); };
+  return answer;
 }
 
 void Acquirer::Wait(const std::shared_ptr<Job>& job, Clock::duration how_long) {
-  bool stopping;
+  bool abandoned;
   {
     std::lock_guard lock(mutex_);
-    stopping = stopping_;
-    if (!stopping) waiting_.insert(job);
+    if (job->state == Job::State::kDone) return;
+    abandoned = Abandoned(*job);
+    if (!abandoned) job->state = Job::State::kPaused;
   }
-  if (stopping) return Step(job);  // ends it with SHUTTING_DOWN
-  runtime_.after(how_long, [this, job] {
+  if (abandoned) return Step(job);  // ends it
+  runtime_.at(runtime_.now() + how_long, [this, job] {
     {
       std::lock_guard lock(mutex_);
-      if (waiting_.erase(job) == 0) return;  // Stop() ended it already
+      if (job->state != Job::State::kPaused) return;  // Stop() or Cancel() ended it
+      job->state = Job::State::kReady;
     }
     Step(job);
   });

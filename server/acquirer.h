@@ -12,17 +12,20 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/budget_gate.h"
 #include "server/errors.h"
 #include "server/rate_budget.h"
+#include "server/runtime.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
 
 class GatewayMetrics;
 
-// A fixed set of upstream connections, leased one at a time (a cpp-httplib client
-// serialises its requests). Lease() blocks until one is free. Thread-safe.
-class UpstreamPool {
+// The real Upstream: a fixed set of connections, one leased per request (a cpp-httplib
+// client serialises its requests); a request waits until a connection is free.
+// Thread-safe.
+class UpstreamPool final : public Upstream {
  public:
   // nullptr with `error` set when the config is unusable.
   static std::unique_ptr<UpstreamPool> Create(const UpstreamConfig& config, size_t size,
@@ -42,7 +45,24 @@ class UpstreamPool {
   };
   Lease Take();
 
+  UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key) override {
+    return Take()->ListCountries(key);
+  }
+  UpstreamResult<std::vector<std::string>> ListServices(const std::string& key) override {
+    return Take()->ListServices(key);
+  }
+  UpstreamResult<UpstreamNumber> RequestNumber(const std::string& key, const std::string& country,
+                                               const std::string& service) override {
+    return Take()->RequestNumber(key, country, service);
+  }
+  UpstreamResult<std::vector<UpstreamSms>> ListSms(const std::string& key,
+                                                   const std::string& number_id) override {
+    return Take()->ListSms(key, number_id);
+  }
+  void Interrupt() override;
+
  private:
+  std::vector<UpstreamClient*> all_;  // fixed after Create
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<UpstreamClient>> idle_;
@@ -57,8 +77,9 @@ struct AcquireRequest {
 };
 
 struct AcquireOutcome {
+  // On success, with `expires_at` already in the gateway's clock (corrected by the
+  // purchase answer's Date header), computed once: a replay returns exactly this.
   std::optional<UpstreamNumber> number;
-  std::optional<SystemTime> upstream_date;  // the purchase answer's Date, for clock skew
   std::optional<GatewayError> error;
   int attempts = 0;       // purchase requests this call sent upstream
   bool replayed = false;  // served from an earlier call with the same request_id
@@ -66,14 +87,18 @@ struct AcquireOutcome {
 
 // AcquireNumber's logic, independent of gRPC: validates locally, deduplicates by
 // request id (concurrent duplicates wait for the first; a number is never bought twice
-// for one id), takes purchase-priority tokens from the rate budget, and tries the
+// for one id), waits for purchase slots of the key's budget (BudgetGate), and tries the
 // country then the fallbacks, retrying stock-outs, 429s and transient failures with
 // exponential backoff and full jitter until max_wait or the deadline. 400, 401, 402 and
 // an unanswered purchase (UPSTREAM_TIMEOUT) are never retried.
 //
-// Asynchronous: no thread ever waits for time. Upstream calls run through
-// `Runtime::run` (the worker pool), pauses through `Runtime::after` (the scheduler), and
-// the outcome arrives through a callback. Thread-safe.
+// A caller that goes away (Cancel) stops the retries: once no caller waits on an
+// acquisition, nothing more is sent upstream; a purchase already on the wire is kept
+// under its request id, so a retry with that id gets the number.
+//
+// Asynchronous: no thread ever waits for time. Upstream calls run on the gate's
+// workers, pauses on the runtime's timers, and the outcome arrives through a callback.
+// Thread-safe.
 class Acquirer {
  public:
   struct Options {
@@ -83,25 +108,25 @@ class Acquirer {
     std::chrono::milliseconds request_id_ttl{std::chrono::hours(1)};
     uint64_t seed = std::random_device{}();
   };
-  using Clock = std::chrono::steady_clock;
-  using Task = std::function<void()>;
-  struct Runtime {
-    std::function<void(Task)> run;                     // blocking work (upstream calls)
-    std::function<void(Clock::duration, Task)> after;  // a timer; must not block
-    std::function<Clock::time_point()> now;
-  };
+  using Clock = Runtime::Clock;
   using Done = std::function<void(AcquireOutcome)>;
+  using Ticket = uint64_t;  // one caller's place in an acquisition, for Cancel
 
-  Acquirer(UpstreamPool& upstream, RateBudget& budget, Options options, Runtime runtime,
+  Acquirer(Upstream& upstream, BudgetGate& gate, Options options, Runtime runtime,
            GatewayMetrics* metrics = nullptr);
 
   // Calls `done` exactly once, on a worker or timer thread (or inline when the answer is
-  // known at once).
-  void Acquire(const std::string& key, KeyOwner key_owner, const AcquireRequest& request,
-               Done done);
-  // Acquisitions waiting for a pause end now with SHUTTING_DOWN; those in an upstream
-  // call end after it; later calls end at once. Idempotent.
+  // known at once), unless Cancel(ticket) returns true first.
+  Ticket Acquire(const std::string& key, KeyOwner key_owner, const AcquireRequest& request,
+                 Done done);
+  // The caller behind `ticket` is gone (cancelled, or its deadline passed). True: its
+  // `done` will never run. False: it has run or is running.
+  bool Cancel(Ticket ticket);
+  // Acquisitions not on the wire end now with SHUTTING_DOWN (nothing more is sent); a
+  // purchase on the wire ends when it is answered; later calls end at once. Idempotent.
   void Stop();
+  // Acquisitions in progress (for tests: a cancelled one is gone at once).
+  size_t in_progress() const;
 
   // The local checks, exposed for the service's own validation messages.
   static std::optional<GatewayError> Validate(const AcquireRequest& request);
@@ -112,27 +137,33 @@ class Acquirer {
     bool done = false;
     Clock::time_point done_at;
     AcquireOutcome outcome;
-    std::vector<Done> waiters;  // concurrent duplicates
   };
 
   void Step(const std::shared_ptr<Job>& job);
-  void Attempt(const std::shared_ptr<Job>& job);
+  BudgetGate::Answer Attempt(const std::shared_ptr<Job>& job);
   void Wait(const std::shared_ptr<Job>& job, Clock::duration how_long);
-  void Finish(const std::shared_ptr<Job>& job);
+  // Ends the job: every caller still waiting gets `outcome` (duplicates as a replay).
+  void Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome);
+  // True when the job must not send anything more (stopping, or nobody waits).
+  bool Abandoned(const Job& job) const;  // REQUIRES: mutex_ held
   Clock::duration Backoff(int retry);
-  void ForgetOldRequestIdsLocked(Clock::time_point now);
+  void ForgetOldRequestIds(Clock::time_point now);  // REQUIRES: mutex_ held
 
-  UpstreamPool& upstream_;
-  RateBudget& budget_;
+  Upstream& upstream_;
+  BudgetGate& gate_;
   const Options options_;
   const Runtime runtime_;
   GatewayMetrics* const metrics_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   bool stopping_ = false;
   std::mt19937_64 jitter_;
-  std::set<std::shared_ptr<Job>> waiting_;  // jobs in a pause, for Stop()
-  // (key, request id) -> the purchase made or being made for it.
+  Ticket next_ticket_ = 1;
+  std::unordered_map<Ticket, std::shared_ptr<Job>> callers_;  // callers still waiting
+  std::set<std::shared_ptr<Job>> jobs_;                       // acquisitions in progress
+  // (key, request id) -> the outcome of the purchase made for it, once made.
   std::unordered_map<std::string, std::shared_ptr<Pending>> by_request_id_;
+  // (key, request id) -> the acquisition making it.
+  std::unordered_map<std::string, std::shared_ptr<Job>> running_by_request_id_;
   size_t inserts_since_sweep_ = 0;
 };
 

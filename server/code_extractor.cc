@@ -6,6 +6,8 @@
 #include <cctype>
 #include <vector>
 
+#include "server/errors.h"
+
 namespace ismscode::gateway {
 
 namespace {
@@ -63,7 +65,7 @@ std::optional<CodeExtractor> CodeExtractor::Create(const ExtractorOptions& optio
                                                    std::string* error) {
   if (options.min_length < 1 || options.max_length < options.min_length ||
       options.max_length > 64) {
-    *error = "code length bounds must satisfy 1 <= min <= max <= 64";
+    *error = "must satisfy 1 <= min_code_length <= max_code_length <= 64";
     return std::nullopt;
   }
   CodeExtractor extractor(options);
@@ -73,7 +75,8 @@ std::optional<CodeExtractor> CodeExtractor::Create(const ExtractorOptions& optio
     re_options.set_max_mem(1 << 20);
     auto re = std::make_shared<RE2>(options.pattern, re_options);
     if (!re->ok()) {
-      *error = "code_pattern is not a valid RE2 expression: " + re->error();
+      // RE2's message quotes the pattern: keep the echo short.
+      *error = "must be a valid RE2 expression (" + Utf8Prefix(re->error(), 120) + ")";
       return std::nullopt;
     }
     extractor.custom_ = std::move(re);

@@ -44,6 +44,21 @@ const Row& RowFor(Reason reason) {
 
 }  // namespace
 
+std::string Utf8Prefix(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  // Back up over continuation bytes (10xxxxxx) to the start of a character.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end)) + "\u2026";
+}
+
+namespace {
+// The status message and each metadata value travel in trailers, whose size is
+// limited: long echoes of caller input must never turn an error into another one.
+constexpr size_t kMaxMessageBytes = 512;
+constexpr size_t kMaxMetadataBytes = 128;
+}  // namespace
+
 std::string_view ReasonName(Reason reason) { return RowFor(reason).name; }
 
 grpc::StatusCode CodeFor(Reason reason, KeyOwner key_owner) {
@@ -82,12 +97,14 @@ grpc::Status GatewayError::ToStatus() const {
   const grpc::StatusCode code = CodeFor(reason, key_owner);
   google::rpc::Status status;
   status.set_code(static_cast<int>(code));
-  status.set_message(message);
+  const std::string text = Utf8Prefix(message, kMaxMessageBytes);
+  status.set_message(text);
 
   google::rpc::ErrorInfo info;
   info.set_reason(std::string(ReasonName(reason)));
   info.set_domain(std::string(kErrorDomain));
-  for (const auto& [k, v] : metadata) (*info.mutable_metadata())[k] = v;
+  for (const auto& [k, v] : metadata)
+    (*info.mutable_metadata())[k] = Utf8Prefix(v, kMaxMetadataBytes);
   status.add_details()->PackFrom(info);
 
   if (retry_after) {
@@ -102,11 +119,11 @@ grpc::Status GatewayError::ToStatus() const {
     for (const auto& [field, description] : field_violations) {
       auto* v = bad.add_field_violations();
       v->set_field(field);
-      v->set_description(description);
+      v->set_description(Utf8Prefix(description, kMaxMessageBytes));
     }
     status.add_details()->PackFrom(bad);
   }
-  return grpc::Status(code, message, status.SerializeAsString());
+  return grpc::Status(code, text, status.SerializeAsString());
 }
 
 }  // namespace ismscode::gateway

@@ -51,6 +51,10 @@ struct GatewayError {
   grpc::Status ToStatus() const;
 };
 
+// At most `max_bytes` of `text`, cut on a UTF-8 character boundary, with "…" when cut:
+// for echoing caller or upstream input in messages and metadata.
+std::string Utf8Prefix(std::string_view text, size_t max_bytes);
+
 // "INVALID_COUNTRY", ...: the ErrorInfo reason.
 std::string_view ReasonName(Reason reason);
 grpc::StatusCode CodeFor(Reason reason, KeyOwner key_owner);

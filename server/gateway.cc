@@ -9,7 +9,9 @@
 #include <mutex>
 
 #include "server/acquirer.h"
+#include "server/budget_gate.h"
 #include "server/call_observer.h"
+#include "server/list_cache.h"
 #include "server/poll_hub.h"
 #include "server/rate_budget.h"
 #include "server/scheduler.h"
@@ -23,10 +25,13 @@ struct Gateway::Impl {
   GatewayMetrics metrics;
   WorkerPool workers;
   Scheduler scheduler;
+  Runtime runtime;
   RateBudget budget;
+  std::unique_ptr<BudgetGate> gate;
   std::unique_ptr<UpstreamPool> upstream;
   std::unique_ptr<Acquirer> acquirer;
   std::unique_ptr<PollHub> hub;
+  std::unique_ptr<ListCache> lists;
   std::unique_ptr<VerificationService> service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -35,8 +40,10 @@ struct Gateway::Impl {
   explicit Impl(const GatewayOptions& o)
       : options(o),
         workers(o.workers),
-        budget({.requests_per_minute = o.requests_per_minute,
-                .burst = std::max(1.0, o.requests_per_minute / 6)}) {}
+        runtime(MakeRuntime(scheduler, workers)),
+        budget({.limit = o.rate_limit,
+                .window = std::chrono::duration_cast<RateBudget::Clock::duration>(o.rate_window)}) {
+  }
 };
 
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -63,20 +70,16 @@ std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::stri
   }
   i->upstream = UpstreamPool::Create(options.upstream, options.workers, error, &i->metrics);
   if (!i->upstream) return nullptr;
-  i->acquirer = std::make_unique<Acquirer>(
-      *i->upstream, i->budget, Acquirer::Options{},
-      Acquirer::Runtime{.run = [i](Acquirer::Task task) { i->workers.Post(std::move(task)); },
-                        .after =
-                            [i](Acquirer::Clock::duration d, Acquirer::Task task) {
-                              i->scheduler.At(Acquirer::Clock::now() + d, std::move(task));
-                            },
-                        .now = [] { return Acquirer::Clock::now(); }},
-      &i->metrics);
+  i->gate = std::make_unique<BudgetGate>(i->budget, i->runtime, &i->metrics);
+  i->acquirer = std::make_unique<Acquirer>(*i->upstream, *i->gate, Acquirer::Options{}, i->runtime,
+                                           &i->metrics);
   i->hub =
-      std::make_unique<PollHub>(*i->upstream, i->budget, i->scheduler, i->workers,
+      std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime,
                                 PollHub::Options{.interval = options.poll_interval}, &i->metrics);
+  i->lists = std::make_unique<ListCache>(*i->upstream, *i->gate, i->runtime,
+                                         ListCache::Options{.ttl = options.list_cache_ttl});
   i->service = std::make_unique<VerificationService>(
-      *i->upstream, i->budget, *i->acquirer, *i->hub, i->scheduler, i->workers, i->metrics,
+      *i->acquirer, *i->hub, *i->lists, i->scheduler, i->metrics,
       VerificationService::Options{.upstream_key = options.upstream_key,
                                    .default_timeout = options.default_await_timeout,
                                    .caller_tokens = options.caller_tokens,
@@ -102,6 +105,9 @@ std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::stri
     return nullptr;
   }
   i->server->GetHealthCheckService()->SetServingStatus(true);
+  if (options.prefetch_lists && !options.upstream_key.empty()) {
+    i->lists->Prefetch(options.upstream_key);
+  }
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
@@ -116,10 +122,18 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
   std::call_once(i->shutdown_once, [i, grace] {
     i->server->GetHealthCheckService()->SetServingStatus(false);
     i->service->Drain();
+    // Nothing new goes upstream: purchases not yet sent end with SHUTTING_DOWN, and so
+    // does everything waiting for budget.
     i->acquirer->Stop();
-    // Wait for the calls in progress (at most `grace`), then shut down at once: idle
-    // client connections would otherwise hold Shutdown() until its deadline.
-    i->service->WaitIdle(std::chrono::steady_clock::now() + grace);
+    i->gate->Stop();
+    // Purchases on the wire get `grace` to come back with their number; what is still
+    // in flight then is interrupted, and its caller told before the server goes.
+    if (!i->service->WaitIdle(std::chrono::steady_clock::now() + grace)) {
+      i->upstream->Interrupt();
+      i->service->WaitIdle(std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+    }
+    // Then at once: idle client connections would otherwise hold Shutdown() until its
+    // deadline.
     i->server->Shutdown(std::chrono::system_clock::now());
     i->scheduler.Stop();
     i->workers.Stop();

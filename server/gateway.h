@@ -15,8 +15,15 @@ struct GatewayOptions {
   UpstreamConfig upstream;             // where the REST API is
   std::string upstream_key;            // the gateway's key (from the environment or a file)
   std::chrono::milliseconds poll_interval{5000};
-  double requests_per_minute = 60;  // the upstream's rate limit for one key
-  size_t workers = 8;               // threads (and upstream connections) for upstream calls
+  // The upstream's rate limit for one key: no interval of `rate_window` carries more
+  // than `rate_limit` requests (purchases, polls and list calls together).
+  int rate_limit = 60;
+  std::chrono::milliseconds rate_window{60000};
+  std::chrono::milliseconds list_cache_ttl{600000};  // countries and services
+  // Fetch the lists for the gateway's key at start, so that metric labels can name
+  // countries and services from the first call (two list requests of the budget).
+  bool prefetch_lists = true;
+  size_t workers = 8;  // threads (and upstream connections) for upstream calls
   std::chrono::milliseconds default_await_timeout{120000};
 
   // TLS on the gRPC port: PEM certificate chain and private key (both or neither).
@@ -40,8 +47,10 @@ class Gateway {
   int port() const;
   int metrics_port() const;  // 0 when metrics are not served
   const GatewayMetrics& metrics() const;
-  // Health goes NOT_SERVING, open streams end with UNAVAILABLE / SHUTTING_DOWN, then the
-  // server stops (waiting at most `grace` for calls in progress). Idempotent.
+  // Health goes NOT_SERVING; open streams, and purchases not yet sent upstream, end
+  // with UNAVAILABLE / SHUTTING_DOWN; a purchase already on the wire is awaited for at
+  // most `grace` (its caller gets the number if it comes in time), then interrupted;
+  // then the server stops. Returns within about `grace`. Idempotent.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::seconds(3));
 
  private:

@@ -33,7 +33,10 @@ constexpr const char* kUsage =
     "  --api-key-file FILE      read the upstream key from FILE\n"
     "  --ca-file FILE           trust this PEM CA for an HTTPS upstream (default: system)\n"
     "  --poll-interval-ms N     SMS poll interval per number (default 5000)\n"
-    "  --rate-limit N           upstream requests per minute per key (default 60)\n"
+    "  --rate-limit N           at most N upstream requests per key in any interval of\n"
+    "                           --rate-window (default 60; purchases, polls, lists)\n"
+    "  --rate-window SECONDS    the upstream's rate-limit window (default 60)\n"
+    "  --list-cache-seconds N   keep the countries and services lists N s (default 600)\n"
     "  --workers N              upstream connections and worker threads (default 8)\n"
     "  --mock-scenario NAME     scenario of the bundled mock (default: default)\n"
     "  --metrics-listen H:P     Prometheus GET /metrics address (default 127.0.0.1:9464;\n"
@@ -119,8 +122,12 @@ int main(int argc, char** argv) {
       options.upstream.ca_file = value;
     } else if (arg == "--poll-interval-ms" && ParseInt(value, &n) && n >= 10) {
       options.poll_interval = std::chrono::milliseconds(n);
-    } else if (arg == "--rate-limit" && ParseInt(value, &n) && n >= 1) {
-      options.requests_per_minute = static_cast<double>(n);
+    } else if (arg == "--rate-limit" && ParseInt(value, &n) && n >= 1 && n <= 1000000000) {
+      options.rate_limit = static_cast<int>(n);
+    } else if (arg == "--rate-window" && ParseInt(value, &n) && n >= 1 && n <= 86400) {
+      options.rate_window = std::chrono::seconds(n);
+    } else if (arg == "--list-cache-seconds" && ParseInt(value, &n) && n >= 0 && n <= 86400) {
+      options.list_cache_ttl = std::chrono::seconds(n);
     } else if (arg == "--workers" && ParseInt(value, &n) && n >= 1 && n <= 256) {
       options.workers = static_cast<size_t>(n);
     } else if (arg == "--mock-scenario" && !value.empty()) {
@@ -227,7 +234,8 @@ int main(int argc, char** argv) {
            {"caller_tokens", options.caller_tokens.size()},
            {"allow_caller_keys", options.allow_caller_keys},
            {"poll_interval_ms", options.poll_interval.count()},
-           {"rate_limit_per_minute", options.requests_per_minute}});
+           {"rate_limit", options.rate_limit},
+           {"rate_window_seconds", options.rate_window.count() / 1000}});
 
   LogLine("info", "draining", {{"signal", ismscode::mock::WaitForStopSignal(stop_signals)}});
   gateway->Shutdown();

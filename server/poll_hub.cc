@@ -6,121 +6,142 @@
 
 namespace ismscode::gateway {
 
-PollHub::PollHub(UpstreamPool& upstream, RateBudget& budget, Scheduler& scheduler,
-                 WorkerPool& workers, Options options, GatewayMetrics* metrics)
+namespace {
+SystemTime WallClockIn(Runtime::Clock::duration d) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
+}
+}  // namespace
+
+PollHub::PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,
+                 GatewayMetrics* metrics)
     : upstream_(upstream),
-      budget_(budget),
-      scheduler_(scheduler),
-      workers_(workers),
+      gate_(gate),
+      runtime_(std::move(runtime)),
       options_(options),
       metrics_(metrics) {}
 
-void PollHub::EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+void PollHub::Erase(Entries::iterator it) {
   entries_.erase(it);
   if (metrics_) metrics_->WatchEnded();
 }
 
 void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher) {
-  bool start = false;
+  uint64_t start = 0;
   {
     std::lock_guard lock(mutex_);
     auto [it, created] = entries_.try_emplace(number.id);
-    if (created && metrics_) metrics_->WatchStarted();
     Entry& e = it->second;
-    if (e.watchers.empty() && !e.scheduled) e.number = number;
+    if (created) {
+      if (metrics_) metrics_->WatchStarted();
+      e.number = number;
+      e.loop = start = next_loop_++;
+    }
     e.watchers.push_back(watcher);
-    start = !e.scheduled;
-    e.scheduled = true;
   }
   // The first watcher starts the loop with an immediate poll.
-  if (start) scheduler_.At(Scheduler::Clock::now(), [this, id = number.id] { PollDue(id); });
+  if (start) PollDue(number.id, start);
 }
 
 void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
-  std::lock_guard lock(mutex_);
-  auto it = entries_.find(number_id);
-  if (it == entries_.end()) return;
-  std::erase_if(it->second.watchers, [&](const auto& w) { return w.get() == watcher; });
-  // The entry goes when its pending poll comes due and finds nobody watching.
-}
-
-void PollHub::PollDue(const std::string& number_id) {
-  WatchedNumber number;
-  bool poll_now = false;
+  BudgetGate::Ticket withdraw = 0;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end()) return;
-    if (it->second.watchers.empty()) {
-      EraseLocked(it);
-      return;
-    }
-    number = it->second.number;
-    // Polls that find the budget spent queue up per key and go in turn, so that every
-    // number gets its share instead of the luckiest timers taking every token. A
-    // non-empty queue always has one timer that drains it.
-    auto queue = queues_.find(number.key);
-    if (queue == queues_.end()) {
-      const auto now = Scheduler::Clock::now();
-      const auto wait = budget_.TryTake(number.key, RateBudget::Priority::kPoll, now);
-      poll_now = !wait;
-      if (wait) {
-        queue = queues_.try_emplace(number.key).first;
-        scheduler_.At(now + *wait, [this, key = number.key] { DrainQueue(key); });
-      }
-    }
-    if (!poll_now) {
-      queue->second.push_back(number_id);
-      if (!it->second.throttled) {
-        it->second.throttled = true;
-        if (metrics_) metrics_->Throttled("rate_budget", "poll");
-      }
-    }
+    Entry& e = it->second;
+    std::erase_if(e.watchers, [&](const auto& w) { return w.get() == watcher; });
+    if (!e.watchers.empty()) return;
+    // Nobody watches: the loop ends now, unless a poll is in flight (it ends after it).
+    if (e.state == Entry::State::kPolling) return;
+    if (e.state == Entry::State::kQueued) withdraw = e.ticket;
+    Erase(it);
   }
-  if (poll_now) workers_.Post([this, number] { RunPoll(number); });
+  // A poll the gate granted meanwhile finds no entry and sends nothing.
+  if (withdraw) gate_.Withdraw(withdraw);
 }
 
-void PollHub::DrainQueue(const std::string& key) {
-  std::vector<WatchedNumber> ready;
+size_t PollHub::loops() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
+  std::string key;
   {
     std::lock_guard lock(mutex_);
-    auto q = queues_.find(key);
-    if (q == queues_.end()) return;
-    std::deque<std::string>& queue = q->second;
-    while (!queue.empty()) {
-      auto it = entries_.find(queue.front());
-      if (it == entries_.end() || it->second.watchers.empty()) {
-        if (it != entries_.end()) EraseLocked(it);
-        queue.pop_front();
-        continue;
-      }
-      const auto now = Scheduler::Clock::now();
-      if (const auto wait = budget_.TryTake(key, RateBudget::Priority::kPoll, now)) {
-        scheduler_.At(now + *wait, [this, key] { DrainQueue(key); });
-        break;
-      }
-      ready.push_back(it->second.number);
-      queue.pop_front();
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop) return;
+    if (it->second.watchers.empty()) return Erase(it);
+    it->second.state = Entry::State::kQueued;
+    key = it->second.number.key;
+  }
+  // Polls never give up on the budget: they wait, with heartbeats, until the stream ends.
+  const BudgetGate::Ticket ticket = gate_.Submit(
+      key, Purpose::kPoll, Runtime::Clock::time_point::max(),
+      [this, number_id, loop] { return RunPoll(number_id, loop); },
+      [this, number_id, loop](const GatewayError&) {  // shutting down
+        std::lock_guard lock(mutex_);
+        auto it = entries_.find(number_id);
+        if (it != entries_.end() && it->second.loop == loop) Erase(it);
+      });
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop ||
+        it->second.state != Entry::State::kQueued) {
+      return;  // granted at once (or gone)
     }
-    if (queue.empty()) queues_.erase(q);
+    it->second.ticket = ticket;
   }
-  for (auto& number : ready) {
-    workers_.Post([this, number = std::move(number)] { RunPoll(number); });
-  }
+  runtime_.at(runtime_.now() + options_.interval,
+              [this, number_id, loop] { Heartbeat(number_id, loop); });
 }
 
-void PollHub::RunPoll(const WatchedNumber& number) {
-  auto result = upstream_.Take()->ListSms(number.key, number.id);
-  const auto next = Scheduler::Clock::now() + options_.interval;
+void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
+  std::vector<std::shared_ptr<PollWatcher>> watchers;
+  std::vector<UpstreamSms> sms;
   PollReport report;
-  report.next_poll_at = std::chrono::system_clock::now() + options_.interval;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop ||
+        it->second.state != Entry::State::kQueued) {
+      return;  // polled meanwhile: the poll's own report went out
+    }
+    watchers = it->second.watchers;
+    sms = it->second.sms;
+    report.polls = it->second.polls;
+  }
+  report.sms = &sms;
+  report.waiting_for_budget = true;
+  report.next_poll_at = WallClockIn(options_.interval);
+  for (const auto& w : watchers) w->OnPoll(report);
+  runtime_.at(runtime_.now() + options_.interval,
+              [this, number_id, loop] { Heartbeat(number_id, loop); });
+}
+
+BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop) {
+  WatchedNumber number;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
+    if (it->second.watchers.empty()) {
+      Erase(it);
+      return {.sent = false};
+    }
+    it->second.state = Entry::State::kPolling;
+    number = it->second.number;
+  }
+  auto result = upstream_.ListSms(number.key, number.id);
+  PollReport report;
+  report.next_poll_at = WallClockIn(options_.interval);
+  BudgetGate::Answer answer;
   if (!result.ok()) {
     const GatewayError& e = *result.error;
-    if (e.reason == Reason::kRateLimitExceeded) {
-      if (metrics_) metrics_->Throttled("upstream_429", "poll");
-      budget_.PauseUntil(number.key,
-                         Scheduler::Clock::now() + e.retry_after.value_or(std::chrono::seconds(1)));
-    }
+    answer.rate_limited = e.reason == Reason::kRateLimitExceeded;
+    answer.retry_after = e.retry_after;
     if (e.reason == Reason::kNumberNotFound || e.reason == Reason::kUnauthorized) {
       report.fatal = e;
       report.fatal->key_owner = number.key_owner;
@@ -132,23 +153,28 @@ void PollHub::RunPoll(const WatchedNumber& number) {
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(number.id);
-    if (it == entries_.end()) return;
+    if (it == entries_.end() || it->second.loop != loop) return answer;
     Entry& e = it->second;
     ++e.polls;
-    e.throttled = false;
+    e.state = Entry::State::kIdle;
     // The upstream lists every SMS the number received; keep the longest list seen, so a
     // flaky answer never makes a delivered SMS disappear.
     if (result.ok() && result.value->size() >= e.sms.size()) e.sms = std::move(*result.value);
     report.polls = e.polls;
     watchers = e.watchers;
     sms = e.sms;
-    if (watchers.empty() || report.fatal) EraseLocked(it);
+    if (watchers.empty() || report.fatal) Erase(it);
   }
-  report.sms = &sms;
-  for (const auto& w : watchers) w->OnPoll(report);
-  if (!watchers.empty() && !report.fatal) {
-    scheduler_.At(next, [this, id = number.id] { PollDue(id); });
-  }
+  answer.then = [this, report, watchers = std::move(watchers), sms = std::move(sms), number_id,
+                 loop]() mutable {
+    report.sms = &sms;
+    for (const auto& w : watchers) w->OnPoll(report);
+    if (!watchers.empty() && !report.fatal) {
+      runtime_.at(runtime_.now() + options_.interval,
+                  [this, number_id, loop] { PollDue(number_id, loop); });
+    }
+  };
+  return answer;
 }
 
 }  // namespace ismscode::gateway

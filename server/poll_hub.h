@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "server/acquirer.h"
+#include "server/budget_gate.h"
 #include "server/errors.h"
-#include "server/rate_budget.h"
-#include "server/scheduler.h"
+#include "server/runtime.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
@@ -29,21 +29,25 @@ struct WatchedNumber {
 struct PollReport {
   int polls = 0;
   SystemTime next_poll_at;
-  std::string last_error;               // empty when this poll succeeded
-  const std::vector<UpstreamSms>* sms;  // everything the number has received so far
-  std::optional<GatewayError> fatal;    // the number cannot be polled any more
+  std::string last_error;                         // empty when this poll succeeded
+  const std::vector<UpstreamSms>* sms = nullptr;  // everything received so far
+  std::optional<GatewayError> fatal;              // the number cannot be polled any more
+  // A heartbeat without a poll: the number's next poll waits for the key's budget.
+  bool waiting_for_budget = false;
 };
 
 class PollWatcher {
  public:
   virtual ~PollWatcher() = default;
-  // Called on a worker thread after every poll; must not block.
+  // Called on a worker or timer thread after every poll, and while a poll waits for
+  // the budget; must not block.
   virtual void OnPoll(const PollReport& report) = 0;
 };
 
-// One poll loop per watched number, however many watchers it has: polls run on the
-// worker pool, are timed by the scheduler, and take poll-priority tokens from the rate
-// budget (waiting when it is spent, pausing the key on a 429). The loop stops when the
+// One poll loop per watched number, however many watchers it has: polls wait for the
+// key's budget in the BudgetGate (after purchases, before list calls), run on its
+// workers, and are timed by the runtime. While a poll waits for budget, watchers get a
+// heartbeat every interval that says so. The loop stops, and its state goes, when the
 // last watcher leaves. Thread-safe.
 class PollHub {
  public:
@@ -51,39 +55,39 @@ class PollHub {
     std::chrono::milliseconds interval{5000};  // the API document's advice
   };
 
-  PollHub(UpstreamPool& upstream, RateBudget& budget, Scheduler& scheduler, WorkerPool& workers,
-          Options options, GatewayMetrics* metrics = nullptr);
+  PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,
+          GatewayMetrics* metrics = nullptr);
 
   void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher);
   void Remove(const std::string& number_id, const PollWatcher* watcher);
+  // Numbers with a poll loop now.
+  size_t loops() const;
 
  private:
   struct Entry {
     WatchedNumber number;
+    uint64_t loop = 0;  // this loop's generation: a late timer of an earlier loop is stale
     std::vector<std::shared_ptr<PollWatcher>> watchers;
     int polls = 0;
     std::vector<UpstreamSms> sms;
-    bool scheduled = false;  // a poll is pending or running
-    bool throttled = false;  // the pending poll waited for the budget (counted once)
+    enum class State { kIdle, kQueued, kPolling } state = State::kIdle;
+    BudgetGate::Ticket ticket = 0;  // while queued
   };
-  // Runs the polls of `key` waiting for its budget, in arrival order, while tokens last.
-  void DrainQueue(const std::string& key);
-  // Drops a finished loop. Called with mutex_ held.
-  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it);
+  using Entries = std::unordered_map<std::string, Entry>;
 
-  void PollDue(const std::string& number_id);
-  void RunPoll(const WatchedNumber& number);
+  void PollDue(const std::string& number_id, uint64_t loop);
+  void Heartbeat(const std::string& number_id, uint64_t loop);
+  BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
+  void Erase(Entries::iterator it);  // REQUIRES: mutex_ held
 
-  UpstreamPool& upstream_;
-  RateBudget& budget_;
-  Scheduler& scheduler_;
-  WorkerPool& workers_;
+  Upstream& upstream_;
+  BudgetGate& gate_;
+  const Runtime runtime_;
   const Options options_;
   GatewayMetrics* const metrics_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;
-  // By upstream key: number ids whose poll waits for the key's budget, oldest first.
-  std::unordered_map<std::string, std::deque<std::string>> queues_;
+  mutable std::mutex mutex_;
+  uint64_t next_loop_ = 1;
+  Entries entries_;
 };
 
 }  // namespace ismscode::gateway

@@ -1,67 +1,113 @@
 #include "server/rate_budget.h"
 
 #include <algorithm>
-#include <cmath>
+#include <iterator>
 
 namespace ismscode::gateway {
 
+std::string_view PurposeName(Purpose purpose) {
+  switch (purpose) {
+    case Purpose::kAcquire:
+      return "acquire";
+    case Purpose::kPoll:
+      return "poll";
+    case Purpose::kList:
+      return "list";
+  }
+  return "list";
+}
+
+namespace {
+int DefaultReserve(int limit, int given) { return given >= 0 ? given : std::max(1, limit / 20); }
+}  // namespace
+
 RateBudget::RateBudget(Options options)
-    : options_(options), tokens_per_second_(options.requests_per_minute / 60.0) {}
+    : options_(options),
+      reserve_for_acquire_(DefaultReserve(options.limit, options.reserve_for_acquire)),
+      reserve_for_polls_(DefaultReserve(options.limit, options.reserve_for_polls)) {}
 
-std::optional<RateBudget::Clock::duration> RateBudget::TryTake(const std::string& key,
-                                                               Priority priority,
-                                                               Clock::time_point now) {
-  std::lock_guard lock(mutex_);
-  auto [it, fresh] = buckets_.try_emplace(key, Bucket{options_.burst, now, {}});
-  if (fresh && buckets_.size() > kSweepAbove) {
-    ForgetIdleLocked(now);
-    it = buckets_.find(key);
+int RateBudget::Floor(Purpose purpose) const {
+  // Never all of a small budget, or the lower purposes would starve for good.
+  const int most = std::max(0, options_.limit - 1);
+  switch (purpose) {
+    case Purpose::kAcquire:
+      return 0;
+    case Purpose::kPoll:
+      return std::min(reserve_for_acquire_, most);
+    case Purpose::kList:
+      return std::min(reserve_for_acquire_ + reserve_for_polls_, most);
   }
-  Bucket& b = it->second;
-  if (now < b.paused_until) return b.paused_until - now;
-  if (now > b.refilled) {
-    const double elapsed = std::chrono::duration<double>(now - b.refilled).count();
-    b.tokens = std::min(options_.burst, b.tokens + elapsed * tokens_per_second_);
-    b.refilled = now;
-  }
-  // Polls keep a reserve so that a purchase never waits behind a crowd of pollers (but
-  // never all of a small bucket, or polls would starve).
-  const double floor = priority == Priority::kPoll ? std::min(options_.reserved_for_acquire,
-                                                              std::max(0.0, options_.burst - 1))
-                                                   : 0;
-  if (b.tokens >= floor + 1) {
-    b.tokens -= 1;
-    return std::nullopt;
-  }
-  const double missing = floor + 1 - b.tokens;
-  return std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(missing / tokens_per_second_));
+  return most;
 }
 
-void RateBudget::ForgetIdleLocked(Clock::time_point now) {
-  // A bucket that has refilled completely and is not paused is the same as no bucket:
-  // callers' own keys come and go, and their buckets must not pile up.
-  const double refill_seconds = options_.burst / tokens_per_second_;
-  std::erase_if(buckets_, [&](const auto& entry) {
-    const Bucket& b = entry.second;
-    return now >= b.paused_until &&
-           std::chrono::duration<double>(now - b.refilled).count() >= refill_seconds;
-  });
+void RateBudget::Expire(Key& k, Clock::time_point now) const {
+  // An answer at t counts for the interval [t, t + window).
+  k.answered.erase(k.answered.begin(), k.answered.upper_bound(now - options_.window));
 }
 
-size_t RateBudget::keys() const {
+RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose,
+                                         Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  return buckets_.size();
+  auto [it, fresh] = keys_.try_emplace(key);
+  if (fresh && keys_.size() > kSweepAbove) {
+    ForgetIdle(now);
+    it = keys_.try_emplace(key).first;
+  }
+  Key& k = it->second;
+  if (now < k.paused_until) return {.wait = k.paused_until - now};
+  Expire(k, now);
+  const int used = static_cast<int>(k.unanswered.size() + k.answered.size());
+  const int allowed = options_.limit - Floor(purpose);
+  if (used < allowed) {
+    const SlotId slot = next_slot_++;
+    k.unanswered.insert(slot);
+    return {.slot = slot};
+  }
+  // The oldest answers leave the window first; an unanswered request leaves it no
+  // sooner than `window` from now.
+  const size_t must_leave = static_cast<size_t>(used - allowed + 1);
+  if (must_leave <= k.answered.size()) {
+    const auto leaves = *std::next(k.answered.begin(), static_cast<long>(must_leave - 1));
+    return {.wait = leaves + options_.window - now};
+  }
+  return {.wait = options_.window};
+}
+
+void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent) {
+  std::lock_guard lock(mutex_);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || it->second.unanswered.erase(slot) == 0) return;
+  if (sent) it->second.answered.insert(now);
 }
 
 void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {
   std::lock_guard lock(mutex_);
-  auto [it, fresh] = buckets_.try_emplace(key, Bucket{0, until, until});
-  Bucket& b = it->second;
-  b.paused_until = std::max(b.paused_until, until);
-  // The upstream's window is spent: start again from an empty bucket after the pause.
-  b.tokens = 0;
-  b.refilled = std::max(b.refilled, b.paused_until);
+  Key& k = keys_[key];
+  k.paused_until = std::max(k.paused_until, until);
+}
+
+void RateBudget::ForgetIdle(Clock::time_point now) {
+  // A key with nothing in flight, nothing in its window and no pause is the same as no
+  // key: callers' own keys come and go, and their state must not pile up.
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    Key& k = it->second;
+    Expire(k, now);
+    const bool idle = k.unanswered.empty() && k.answered.empty() && now >= k.paused_until;
+    it = idle ? keys_.erase(it) : std::next(it);
+  }
+}
+
+size_t RateBudget::keys() const {
+  std::lock_guard lock(mutex_);
+  return keys_.size();
+}
+
+int RateBudget::InUse(const std::string& key, Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return 0;
+  Expire(it->second, now);
+  return static_cast<int>(it->second.unanswered.size() + it->second.answered.size());
 }
 
 }  // namespace ismscode::gateway

@@ -1,54 +1,84 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace ismscode::gateway {
 
-// The upstream request budget: one token bucket per upstream API key, shared by every
-// purchase and every poll made with that key. Purchases go first: polls leave
-// `reserved_for_acquire` tokens in the bucket. A 429 pauses the key until its
-// Retry-After has passed. Time is passed in, so the budget is tested without waiting.
+// Whose request an upstream slot serves, in priority order: purchases first, then SMS
+// polls, then list calls.
+enum class Purpose { kAcquire, kPoll, kList };
+// "acquire", "poll", "list": the `purpose` label of ismscode_throttled_total.
+std::string_view PurposeName(Purpose purpose);
+
+// Spends one upstream key's request budget: no interval of `window` ever carries more
+// than `limit` requests for a key, whatever the upstream's window algorithm (fixed or
+// sliding) and however late a granted request reaches it. A request counts from the
+// moment its slot is taken until `window` after its answer came back (its arrival
+// upstream lies somewhere in between). Purchases may use every slot; polls leave
+// `reserve_for_acquire` of them; list calls leave `reserve_for_polls` more. A 429
+// pauses the key. Time is passed in, so the budget is tested without waiting.
 // Thread-safe.
 class RateBudget {
  public:
   using Clock = std::chrono::steady_clock;
+  using SlotId = uint64_t;
 
   struct Options {
-    double requests_per_minute = 60;  // the provider's documented limit
-    double burst = 10;                // bucket size: at most this many back to back
-    double reserved_for_acquire = 1;  // tokens polls may not take
+    int limit = 60;  // requests per window per key
+    Clock::duration window = std::chrono::seconds(60);
+    int reserve_for_acquire = -1;  // slots polls and lists leave; -1: max(1, limit / 20)
+    int reserve_for_polls = -1;    // further slots lists leave; -1: max(1, limit / 20)
   };
-  enum class Priority { kAcquire, kPoll };
+
+  // Either a slot (the request may go now) or how long until one could be free: a
+  // lower bound, exact when no granted request is still unanswered.
+  struct Decision {
+    std::optional<SlotId> slot;
+    Clock::duration wait{};
+  };
 
   explicit RateBudget(Options options);
 
-  // Takes a token for `key` and returns nullopt, or takes nothing and returns how long
-  // until a token of this priority can be had.
-  std::optional<Clock::duration> TryTake(const std::string& key, Priority priority,
-                                         Clock::time_point now);
+  // REQUIRES: `now` never goes backwards between calls for one key.
+  Decision TryTake(const std::string& key, Purpose purpose, Clock::time_point now);
+  // The request behind `slot` got its answer (or failed) at `now`. `sent` false: it never
+  // left the gateway, and its slot is free at once.
+  void Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent = true);
   // The upstream said 429: nothing for `key` until `until` (a later pause wins).
   void PauseUntil(const std::string& key, Clock::time_point until);
-  // Keys with a bucket now (idle, full buckets are forgotten once there are many).
+
+  Clock::duration window() const { return options_.window; }
+  int limit() const { return options_.limit; }
+  // Keys with state now (idle keys are forgotten once there are many).
   size_t keys() const;
+  // Requests that count against `key` at `now` (unanswered ones included).
+  int InUse(const std::string& key, Clock::time_point now) const;
 
  private:
-  struct Bucket {
-    double tokens;
-    Clock::time_point refilled;
+  struct Key {
+    std::set<SlotId> unanswered;
+    std::multiset<Clock::time_point> answered;  // answer times still inside the window
     Clock::time_point paused_until;
   };
 
   static constexpr size_t kSweepAbove = 1024;
-  void ForgetIdleLocked(Clock::time_point now);
+  void ForgetIdle(Clock::time_point now);            // REQUIRES: mutex_ held
+  void Expire(Key& k, Clock::time_point now) const;  // REQUIRES: mutex_ held
+  int Floor(Purpose purpose) const;
 
   const Options options_;
-  const double tokens_per_second_;
+  const int reserve_for_acquire_;
+  const int reserve_for_polls_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Bucket> buckets_;
+  SlotId next_slot_ = 1;
+  mutable std::unordered_map<std::string, Key> keys_;
 };
 
 }  // namespace ismscode::gateway

@@ -6,17 +6,35 @@ Scheduler::Scheduler() : thread_([this] { Run(); }) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
-void Scheduler::At(Clock::time_point when, Task task) {
+Scheduler::TimerId Scheduler::At(Clock::time_point when, Task task) {
   bool earliest;
+  TimerId id;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    earliest = timers_.empty() || when < timers_.top().when;
-    timers_.push({when, next_seq_++, std::move(task)});
+    id = {when, next_seq_++};
+    if (stopping_) return id;
+    earliest = timers_.empty() || when < timers_.begin()->first.first;
+    timers_.emplace(id, std::move(task));
   }
   // The timer thread sleeps until the earliest timer: wake it only when that changes
   // (most timers, such as a number's purge an hour away, go behind others).
   if (earliest) wake_.notify_one();
+  return id;
+}
+
+bool Scheduler::Cancel(TimerId timer) {
+  Task dropped;  // destroyed outside the lock: it may own what takes other locks
+  std::lock_guard lock(mutex_);
+  auto it = timers_.find(timer);
+  if (it == timers_.end()) return false;
+  dropped = std::move(it->second);
+  timers_.erase(it);
+  return true;
+}
+
+size_t Scheduler::pending() const {
+  std::lock_guard lock(mutex_);
+  return timers_.size();
 }
 
 void Scheduler::Stop() {
@@ -26,8 +44,9 @@ void Scheduler::Stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  std::map<TimerId, Task> dropped;
   std::lock_guard lock(mutex_);
-  timers_ = {};
+  dropped.swap(timers_);
 }
 
 void Scheduler::Run() {
@@ -37,13 +56,13 @@ void Scheduler::Run() {
       wake_.wait(lock);
       continue;
     }
-    const Clock::time_point when = timers_.top().when;
+    const Clock::time_point when = timers_.begin()->first.first;
     if (Clock::now() < when) {
       wake_.wait_until(lock, when);
       continue;
     }
-    Task task = std::move(const_cast<Timer&>(timers_.top()).task);
-    timers_.pop();
+    Task task = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
     lock.unlock();
     task();
     lock.lock();
@@ -69,12 +88,14 @@ WorkerPool::WorkerPool(size_t threads) {
 
 WorkerPool::~WorkerPool() { Stop(); }
 
-void WorkerPool::Post(std::function<void()> task) {
+bool WorkerPool::Post(std::function<void()> task) {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_) return false;
     tasks_.push_back(std::move(task));
   }
   wake_.notify_one();
+  return true;
 }
 
 void WorkerPool::Stop() {
@@ -86,6 +107,13 @@ void WorkerPool::Stop() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+}
+
+Runtime MakeRuntime(Scheduler& scheduler, WorkerPool& workers) {
+  return Runtime{.run = [&workers](Runtime::Task task) { return workers.Post(std::move(task)); },
+                 .at = [&scheduler](Runtime::Clock::time_point when,
+                                    Runtime::Task task) { scheduler.At(when, std::move(task)); },
+                 .now = [] { return Runtime::Clock::now(); }};
 }
 
 }  // namespace ismscode::gateway

@@ -4,10 +4,13 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
-#include <queue>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "server/runtime.h"
 
 namespace ismscode::gateway {
 
@@ -18,25 +21,26 @@ class Scheduler {
   using Clock = std::chrono::steady_clock;
   using Task = std::function<void()>;
 
+  // When it is due, and a sequence number: FIFO among equal times.
+  using TimerId = std::pair<Clock::time_point, uint64_t>;
+
   Scheduler();
   ~Scheduler();  // Stop()
 
-  void At(Clock::time_point when, Task task);
+  TimerId At(Clock::time_point when, Task task);
+  // Drops a timer that has not run, and what its task holds. False when it ran (or is
+  // running) already.
+  bool Cancel(TimerId timer);
   // Runs nothing more; pending tasks are dropped. Idempotent.
   void Stop();
+  size_t pending() const;
 
  private:
-  struct Timer {
-    Clock::time_point when;
-    uint64_t seq;  // FIFO among equal times
-    Task task;
-    bool operator>(const Timer& o) const { return when != o.when ? when > o.when : seq > o.seq; }
-  };
   void Run();
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  std::map<TimerId, Task> timers_;
   uint64_t next_seq_ = 0;
   bool stopping_ = false;
   std::thread thread_;
@@ -48,7 +52,8 @@ class WorkerPool {
   explicit WorkerPool(size_t threads);
   ~WorkerPool();  // Stop()
 
-  void Post(std::function<void()> task);
+  // False, and the task is not run, once Stop() has begun.
+  [[nodiscard]] bool Post(std::function<void()> task);
   // Finishes queued tasks, then joins. Idempotent.
   void Stop();
 
@@ -59,5 +64,9 @@ class WorkerPool {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
+
+// The runtime the gateway runs on: blocking work on `workers`, timers on `scheduler`,
+// the steady clock.
+Runtime MakeRuntime(Scheduler& scheduler, WorkerPool& workers);
 
 }  // namespace ismscode::gateway

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,23 @@ namespace {
 
 GatewayError Error(Reason reason, std::string message) {
   return GatewayError{.reason = reason, .message = std::move(message)};
+}
+
+// Retry-After as delay-seconds or as an HTTP-date (RFC 9110 10.2.3), judged against the
+// answer's own Date (its clock) when it sent one. nullopt when absent or unreadable.
+std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& header,
+                                                         std::optional<SystemTime> date) {
+  if (header.empty()) return std::nullopt;
+  if (std::all_of(header.begin(), header.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (header.size() > 9) return std::chrono::hours(24);  // absurd: a day at most
+    return std::chrono::seconds(std::stol(header));
+  }
+  const auto when = mock::ParseHttpDate(header);
+  if (!when) return std::nullopt;
+  const SystemTime now = date.value_or(std::chrono::system_clock::now());
+  const auto delay = std::chrono::ceil<std::chrono::milliseconds>(*when - now);
+  return std::clamp<std::chrono::milliseconds>(delay, std::chrono::milliseconds(0),
+                                               std::chrono::hours(24));
 }
 
 // Turns a transport failure or a non-2xx answer into the error table's terms.
@@ -38,23 +56,22 @@ bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
   if (r->has_header("Date")) out.upstream_date = mock::ParseHttpDate(r->get_header_value("Date"));
   if (r->status >= 200 && r->status < 300) return false;
   const json body = json::parse(r->body, nullptr, false);
-  std::string code, message;
-  if (body.is_object()) {
-    if (body.contains("code") && body["code"].is_string()) code = body["code"];
-    if (body.contains("message") && body["message"].is_string()) message = body["message"];
-  }
+  std::string code;
+  if (body.is_object() && body.contains("code") && body["code"].is_string()) code = body["code"];
+  // The upstream's own words never reach a caller: its message may echo the key. Only
+  // an error code of the document's shape (a short snake_case word) is repeated.
+  const bool documented_shape =
+      !code.empty() && code.size() <= 40 && std::all_of(code.begin(), code.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || c == '_';
+      });
+  if (!documented_shape) code.clear();
   const Reason reason = ReasonForUpstream(r->status, code);
-  GatewayError e =
-      Error(reason, "upstream answered " + std::to_string(r->status) +
-                        (code.empty() ? "" : " " + code) + (message.empty() ? "" : ": " + message));
+  GatewayError e = Error(
+      reason, "upstream answered " + std::to_string(r->status) + (code.empty() ? "" : " " + code));
   if (!code.empty()) e.metadata["upstream_code"] = code;
   e.metadata["upstream_status"] = std::to_string(r->status);
   if (reason == Reason::kRateLimitExceeded) {
-    int seconds = 0;
-    const std::string header = r->get_header_value("Retry-After");
-    if (std::sscanf(header.c_str(), "%d", &seconds) == 1 && seconds >= 0) {
-      e.retry_after = std::chrono::seconds(seconds);
-    }
+    e.retry_after = ParseRetryAfter(r->get_header_value("Retry-After"), out.upstream_date);
   }
   out.error = std::move(e);
   return true;
@@ -154,6 +171,8 @@ UpstreamResult<T> UpstreamClient::Observed(const char* endpoint,
 }
 
 UpstreamClient::~UpstreamClient() = default;
+
+void UpstreamClient::Interrupt() { client_->stop(); }
 
 namespace {
 httplib::Headers Auth(const std::string& key);

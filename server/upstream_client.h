@@ -50,6 +50,26 @@ struct UpstreamResult {
   bool ok() const { return value.has_value(); }
 };
 
+// The iSMScode REST API as the gateway uses it: the one seam between the gateway's
+// logic and the network. UpstreamPool is the real one; tests/fakes has a scripted fake.
+// Every method may block (it is called on workers) and is thread-safe.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  virtual UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key) = 0;
+  virtual UpstreamResult<std::vector<std::string>> ListServices(const std::string& key) = 0;
+  // A purchase: a missing answer after the request went out is kUpstreamTimeout (the
+  // outcome is unknown; never retry it blindly), unlike a failure to connect.
+  virtual UpstreamResult<UpstreamNumber> RequestNumber(const std::string& key,
+                                                       const std::string& country,
+                                                       const std::string& service) = 0;
+  virtual UpstreamResult<std::vector<UpstreamSms>> ListSms(const std::string& key,
+                                                           const std::string& number_id) = 0;
+  // Ends every request in progress now (they fail as if the connection dropped). For
+  // shutdown, after its grace.
+  virtual void Interrupt() = 0;
+};
+
 // One connection to the iSMScode REST API. Like the cpp-httplib client inside it, it
 // serialises its requests: give each worker its own. The API key is passed per call,
 // sent in the Authorization header and nowhere else: never logged, never in an error.
@@ -69,6 +89,9 @@ class UpstreamClient {
                                                const std::string& service);
   UpstreamResult<std::vector<UpstreamSms>> ListSms(const std::string& key,
                                                    const std::string& number_id);
+  // Closes the connection under a request in progress on another thread, which then
+  // fails at once. Thread-safe.
+  void Interrupt();
 
  private:
   UpstreamClient(std::unique_ptr<httplib::Client> client, std::string path_prefix,

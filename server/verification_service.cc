@@ -23,8 +23,13 @@ SystemTime FromProto(const google::protobuf::Timestamp& t) {
       std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(t))));
 }
 
+// Durations beyond this mean "as long as allowed": a number's reservation and a call's
+// deadline bound every wait long before it, and clock arithmetic stays far from overflow.
+constexpr auto kLongestWait = std::chrono::hours(24 * 365);
+
 std::chrono::milliseconds FromProto(const google::protobuf::Duration& d) {
-  return std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(d));
+  return std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(d)), kLongestWait);
 }
 
 grpc::Status ShuttingDown() {
@@ -35,8 +40,6 @@ grpc::Status ShuttingDown() {
 // How long a number stays known after its reservation ended: AwaitCode on it then says
 // NUMBER_EXPIRED rather than NUMBER_NOT_FOUND.
 constexpr auto kRememberExpired = std::chrono::minutes(10);
-// List calls wait at most this long for a rate-budget token.
-constexpr auto kListTokenWait = std::chrono::seconds(2);
 
 Scheduler::Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
   if (context.deadline() == std::chrono::system_clock::time_point::max()) {
@@ -92,7 +95,8 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   void Start() {
     service_.metrics_.AwaitStarted();
     std::weak_ptr<AwaitReactor> weak = shared_from_this();
-    service_.scheduler_.At(p_.deadline, [weak] {
+    std::lock_guard lock(mu_);
+    deadline_timer_ = service_.scheduler_.At(p_.deadline, [weak] {
       if (auto self = weak.lock()) self->OnDeadline();
     });
     service_.hub_.Add(p_.number, shared_from_this());
@@ -133,10 +137,12 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     *waiting->mutable_next_poll_at() = ToProto(report.next_poll_at);
     *waiting->mutable_expires_at() = ToProto(p_.number.expires_at);
     waiting->set_last_upstream_error(report.last_error);
+    waiting->set_waiting_for_budget(report.waiting_for_budget);
     // A slow reader gets the latest heartbeat, not a backlog of them; a change in the
     // upstream's state is never coalesced away.
     if (!queue_.empty() && queue_.back().has_waiting() &&
-        queue_.back().waiting().last_upstream_error() == report.last_error) {
+        queue_.back().waiting().last_upstream_error() == report.last_error &&
+        queue_.back().waiting().waiting_for_budget() == report.waiting_for_budget) {
       queue_.pop_back();
     }
     queue_.push_back(std::move(heartbeat));
@@ -169,6 +175,14 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   }
 
   void OnDone() override {
+    // Everything the stream holds goes now, not at its timeout: the deadline timer (and
+    // the memory its reference pins), the watch, the service's reference.
+    std::optional<Scheduler::TimerId> timer;
+    {
+      std::lock_guard lock(mu_);
+      timer = deadline_timer_;
+    }
+    if (timer) service_.scheduler_.Cancel(*timer);
     service_.hub_.Remove(p_.number.id, this);
     service_.Forget(this);  // drops the service's reference; others may linger briefly
   }
@@ -234,18 +248,92 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   const char* outcome_ = "cancelled";
   size_t delivered_ = 0;
   int codes_sent_ = 0;
+  std::optional<Scheduler::TimerId> deadline_timer_;
 };
 
-VerificationService::VerificationService(UpstreamPool& upstream, RateBudget& budget,
-                                         Acquirer& acquirer, PollHub& hub, Scheduler& scheduler,
-                                         WorkerPool& workers, GatewayMetrics& metrics,
+// One AcquireNumber: finishes once, with the purchase's outcome or, when the caller
+// cancels or its deadline passes first, with CANCELLED at once; the Acquirer then stops
+// retrying (what is already on the wire is kept under the request id).
+class AcquireReactor final : public grpc::ServerUnaryReactor {
+ public:
+  AcquireReactor(VerificationService& service, v1::AcquireNumberResponse* response,
+                 VerificationService::Caller caller, AcquireRequest request)
+      : service_(service),
+        response_(response),
+        caller_(std::move(caller)),
+        request_(std::move(request)) {}
+
+  // Starts the purchase; the reactor may finish before this returns.
+  void Start() {
+    const bool valid = !Acquirer::Validate(request_).has_value();
+    std::lock_guard lock(mu_);
+    ticket_ = service_.acquirer_.Acquire(
+        caller_.key, caller_.key_owner, request_,
+        [this, valid](AcquireOutcome out) { OnOutcome(std::move(out), valid); });
+  }
+
+  void OnCancel() override {
+    Acquirer::Ticket ticket;
+    {
+      std::lock_guard lock(mu_);
+      ticket = ticket_;
+    }
+    if (!ticket || !service_.acquirer_.Cancel(ticket)) return;  // the outcome is on its way
+    service_.metrics_.NumberAcquired(service_.lists_.CountryLabel(request_.country),
+                                     service_.lists_.ServiceLabel(request_.service), "cancelled");
+    service_.FinishUnary(this, grpc::Status(grpc::StatusCode::CANCELLED,
+                                            "the call was cancelled or its deadline passed"));
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void OnOutcome(AcquireOutcome out, bool valid) {
+    ListCache& lists = service_.lists_;
+    if (out.number) lists.Vouch(out.number->country, out.number->service);
+    // Labels: only names the upstream has vouched for, so callers cannot mint series.
+    service_.metrics_.NumberAcquired(out.number ? out.number->country
+                                     : valid    ? lists.CountryLabel(request_.country)
+                                                : "other",
+                                     out.number ? out.number->service
+                                     : valid    ? lists.ServiceLabel(request_.service)
+                                                : "other",
+                                     out.number ? "ok" : ReasonName(out.error->reason));
+    if (!out.number) return service_.FinishUnary(this, out.error->ToStatus());
+    const UpstreamNumber& number = *out.number;
+    service_.Remember(WatchedNumber{.id = number.id,
+                                    .key = caller_.key,
+                                    .service = number.service,
+                                    .key_owner = caller_.key_owner,
+                                    .expires_at = number.expires_at,
+                                    .acquired_at = std::chrono::steady_clock::now()},
+                      /*fresh=*/!out.replayed);
+    auto* n = response_->mutable_number();
+    n->set_id(number.id);
+    n->set_phone(number.phone);
+    n->set_country(number.country);
+    n->set_service(number.service);
+    *n->mutable_expires_at() = ToProto(number.expires_at);
+    response_->set_attempts(out.attempts);
+    response_->set_replayed(out.replayed);
+    service_.FinishUnary(this, grpc::Status::OK);
+  }
+
+  VerificationService& service_;
+  v1::AcquireNumberResponse* const response_;
+  const VerificationService::Caller caller_;
+  const AcquireRequest request_;
+  std::mutex mu_;
+  Acquirer::Ticket ticket_ = 0;
+};
+
+VerificationService::VerificationService(Acquirer& acquirer, PollHub& hub, ListCache& lists,
+                                         Scheduler& scheduler, GatewayMetrics& metrics,
                                          Options options)
-    : upstream_(upstream),
-      budget_(budget),
-      acquirer_(acquirer),
+    : acquirer_(acquirer),
       hub_(hub),
+      lists_(lists),
       scheduler_(scheduler),
-      workers_(workers),
       metrics_(metrics),
       options_(std::move(options)) {}
 
@@ -286,41 +374,11 @@ std::optional<GatewayError> VerificationService::Authorize(
   return std::nullopt;
 }
 
-void VerificationService::WithToken(const std::string& key, KeyOwner key_owner,
-                                    Scheduler::Clock::time_point give_up,
-                                    std::function<void(const GatewayError* refused)> call,
-                                    bool waited) {
-  const auto now = Scheduler::Clock::now();
-  const auto wait = budget_.TryTake(key, RateBudget::Priority::kAcquire, now);
-  if (!wait) {
-    workers_.Post([call = std::move(call)] { call(nullptr); });
-    return;
-  }
-  bool draining;
-  {
-    std::lock_guard lock(mutex_);
-    draining = draining_;
-  }
-  if (draining || now + *wait > give_up) {
-    GatewayError refused =
-        draining ? GatewayError{.reason = Reason::kShuttingDown,
-                                .message = "the gateway is shutting down"}
-                 : GatewayError{.reason = Reason::kRateLimitExceeded,
-                                .message = "the upstream rate budget for this key is spent",
-                                .retry_after = std::chrono::ceil<std::chrono::milliseconds>(*wait),
-                                .key_owner = key_owner};
-    call(&refused);
-    return;
-  }
-  if (!waited) metrics_.Throttled("rate_budget", "list");  // once per call, however long
-  scheduler_.At(now + *wait, [this, key, key_owner, give_up, call = std::move(call)]() mutable {
-    WithToken(key, key_owner, give_up, std::move(call), /*waited=*/true);
-  });
-}
-
-grpc::ServerUnaryReactor* VerificationService::UpstreamRead(
+grpc::ServerUnaryReactor* VerificationService::ListCall(
     grpc::CallbackServerContext* context,
-    std::function<std::optional<GatewayError>(const std::string& key)> read) {
+    std::function<void(const Caller& caller, Scheduler::Clock::time_point give_up,
+                       FinishList finish)>
+        fetch) {
   auto* reactor = context->DefaultReactor();
   Caller caller;
   if (auto denied = Authorize(*context, &caller)) {
@@ -328,121 +386,94 @@ grpc::ServerUnaryReactor* VerificationService::UpstreamRead(
     return reactor;
   }
   if (!BeginUnary(reactor)) return reactor;
-  const auto give_up = std::min(SteadyDeadline(*context), Scheduler::Clock::now() + kListTokenWait);
-  WithToken(caller.key, caller.key_owner, give_up,
-            [this, reactor, caller, read = std::move(read)](const GatewayError* refused) {
-              if (refused) return FinishUnary(reactor, refused->ToStatus());
-              if (auto error = read(caller.key)) {
-                error->key_owner = caller.key_owner;
-                return FinishUnary(reactor, error->ToStatus());
-              }
-              FinishUnary(reactor, grpc::Status::OK);
-            });
+  const auto give_up =
+      std::min(SteadyDeadline(*context), Scheduler::Clock::now() + options_.list_budget_wait);
+  fetch(caller, give_up, [this, reactor](const GatewayError* error) {
+    FinishUnary(reactor, error ? error->ToStatus() : grpc::Status::OK);
+  });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* VerificationService::ListCountries(grpc::CallbackServerContext* context,
                                                              const v1::ListCountriesRequest*,
                                                              v1::ListCountriesResponse* response) {
-  return UpstreamRead(context, [this, response](const std::string& key) {
-    auto r = upstream_.Take()->ListCountries(key);
-    if (!r.ok()) return r.error;
-    for (const auto& c : *r.value) {
-      auto* out = response->add_countries();
-      out->set_code(c.code);
-      out->set_name(c.name);
-      out->set_dial_prefix(c.prefix);
-    }
-    return std::optional<GatewayError>();
+  return ListCall(context, [this, response](const Caller& caller, auto give_up, FinishList finish) {
+    lists_.GetCountries(
+        caller.key, caller.key_owner, give_up,
+        [response, finish](const ListCache::Countries* countries, const GatewayError* error) {
+          if (countries) {
+            for (const auto& c : *countries) {
+              auto* out = response->add_countries();
+              out->set_code(c.code);
+              out->set_name(c.name);
+              out->set_dial_prefix(c.prefix);
+            }
+          }
+          finish(error);
+        });
   });
 }
 
 grpc::ServerUnaryReactor* VerificationService::ListServices(grpc::CallbackServerContext* context,
                                                             const v1::ListServicesRequest*,
                                                             v1::ListServicesResponse* response) {
-  return UpstreamRead(context, [this, response](const std::string& key) {
-    auto r = upstream_.Take()->ListServices(key);
-    if (!r.ok()) return r.error;
-    for (const auto& s : *r.value) response->add_services(s);
-    return std::optional<GatewayError>();
+  return ListCall(context, [this, response](const Caller& caller, auto give_up, FinishList finish) {
+    lists_.GetServices(
+        caller.key, caller.key_owner, give_up,
+        [response, finish](const ListCache::Services* services, const GatewayError* error) {
+          if (services) {
+            for (const auto& s : *services) response->add_services(s);
+          }
+          finish(error);
+        });
   });
 }
 
 grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
     grpc::CallbackServerContext* context, const v1::AcquireNumberRequest* request,
     v1::AcquireNumberResponse* response) {
-  auto* reactor = context->DefaultReactor();
   Caller caller;
   if (auto denied = Authorize(*context, &caller)) {
+    auto* reactor = context->DefaultReactor();
     reactor->Finish(denied->ToStatus());
     return reactor;
   }
-  AcquireRequest r{.country = request->country(),
-                   .service = request->service(),
-                   .fallback_countries = {request->fallback_countries().begin(),
-                                          request->fallback_countries().end()},
-                   .request_id = request->request_id(),
-                   .max_wait = FromProto(request->max_wait()),
-                   .deadline = SteadyDeadline(*context)};
-  if (!BeginUnary(reactor)) return reactor;
-  const bool valid = !Acquirer::Validate(r).has_value();
-  acquirer_.Acquire(caller.key, caller.key_owner, r,
-                    [this, reactor, response, caller, valid, country = r.country,
-                     service = r.service](AcquireOutcome out) {
-                      // Labels: only what passed validation and the upstream knew, so callers
-                      // cannot grow the metrics without bound.
-                      const bool known =
-                          valid && !(out.error && (out.error->reason == Reason::kInvalidCountry ||
-                                                   out.error->reason == Reason::kInvalidService));
-                      metrics_.NumberAcquired(out.number ? out.number->country
-                                              : known    ? country
-                                                         : "other",
-                                              known ? service : "other",
-                                              out.number ? "ok" : ReasonName(out.error->reason));
-                      if (!out.number) return FinishUnary(reactor, out.error->ToStatus());
-                      // Judge expiry in our own clock: the upstream's Date tells how far its clock
-                      // is off.
-                      const auto now = std::chrono::system_clock::now();
-                      const SystemTime expires =
-                          out.upstream_date ? now + (out.number->expires_at - *out.upstream_date)
-                                            : out.number->expires_at;
-                      Remember(WatchedNumber{.id = out.number->id,
-                                             .key = caller.key,
-                                             .service = out.number->service,
-                                             .key_owner = caller.key_owner,
-                                             .expires_at = expires,
-                                             .acquired_at = std::chrono::steady_clock::now()});
-                      auto* n = response->mutable_number();
-                      n->set_id(out.number->id);
-                      n->set_phone(out.number->phone);
-                      n->set_country(out.number->country);
-                      n->set_service(out.number->service);
-                      *n->mutable_expires_at() = ToProto(expires);
-                      response->set_attempts(out.attempts);
-                      response->set_replayed(out.replayed);
-                      FinishUnary(reactor, grpc::Status::OK);
-                    });
+  auto* reactor = new AcquireReactor(
+      *this, response, caller,
+      AcquireRequest{.country = request->country(),
+                     .service = request->service(),
+                     .fallback_countries = {request->fallback_countries().begin(),
+                                            request->fallback_countries().end()},
+                     .request_id = request->request_id(),
+                     .max_wait = FromProto(request->max_wait()),
+                     .deadline = SteadyDeadline(*context)});
+  if (BeginUnary(reactor)) reactor->Start();
   return reactor;
 }
 
-void VerificationService::Remember(const WatchedNumber& number) {
+void VerificationService::Remember(const WatchedNumber& number, bool fresh) {
   {
     std::lock_guard lock(mutex_);
     auto [it, inserted] = numbers_.try_emplace(number.id, number);
-    if (!inserted) return;  // a replayed request id: known already, its purge is set
+    // A replay: known already, its purge is set. A fresh purchase of an id seen before
+    // (the upstream re-issued it) inherits nothing: not the key, not the expiry.
+    if (!inserted && !fresh) return;
+    it->second = number;
   }
   const auto forget_at = Scheduler::Clock::now() +
                          std::chrono::duration_cast<Scheduler::Clock::duration>(
                              number.expires_at - std::chrono::system_clock::now()) +
                          kRememberExpired;
-  scheduler_.At(forget_at, [this, id = number.id] {
+  scheduler_.At(forget_at, [this, id = number.id, acquired_at = number.acquired_at] {
     std::lock_guard lock(mutex_);
-    numbers_.erase(id);
+    auto it = numbers_.find(id);
+    if (it != numbers_.end() && it->second.acquired_at == acquired_at) numbers_.erase(it);
   });
 }
 
 grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
     grpc::CallbackServerContext* context, const v1::AwaitCodeRequest* request) {
+  // `why` reads after the field's name: "timeout must be positive".
   auto invalid = [](const std::string& field, const std::string& why) {
     return new FailedStream(GatewayError{
         .reason = Reason::kInvalidArgument,
@@ -498,7 +529,10 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
       .deadline_reason = expiry_first ? Reason::kNumberExpired : Reason::kCodeWaitTimeout};
   auto reactor = std::make_shared<AwaitReactor>(*this, std::move(params));
   {
+    // Checked and registered in one critical section: Drain() sees every stream it
+    // did not refuse.
     std::lock_guard lock(mutex_);
+    if (draining_) return new FailedStream(ShuttingDown());
     streams_.emplace(reactor.get(), reactor);
   }
   reactor->Start();

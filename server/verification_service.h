@@ -11,14 +11,15 @@
 
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "server/acquirer.h"
+#include "server/list_cache.h"
 #include "server/metrics.h"
 #include "server/poll_hub.h"
-#include "server/rate_budget.h"
 #include "server/scheduler.h"
 
 namespace ismscode::gateway {
 
 class AwaitReactor;
+class AcquireReactor;
 
 // The gRPC service: the callback API throughout, handlers never block (upstream work
 // runs on the worker pool, delays on the scheduler), and every reactor finishes exactly
@@ -34,11 +35,12 @@ class VerificationService final
     // Callers may send their own upstream key in "x-ismscode-api-key"; it gets its own
     // rate budget, and numbers bought with it are visible only to that key.
     bool allow_caller_keys = false;
+    // How long a list call may wait for the key's budget when its list is not cached.
+    std::chrono::milliseconds list_budget_wait{2000};
   };
 
-  VerificationService(UpstreamPool& upstream, RateBudget& budget, Acquirer& acquirer, PollHub& hub,
-                      Scheduler& scheduler, WorkerPool& workers, GatewayMetrics& metrics,
-                      Options options);
+  VerificationService(Acquirer& acquirer, PollHub& hub, ListCache& lists, Scheduler& scheduler,
+                      GatewayMetrics& metrics, Options options);
 
   grpc::ServerUnaryReactor* ListCountries(grpc::CallbackServerContext* context,
                                           const harness::v1::ListCountriesRequest* request,
@@ -59,6 +61,7 @@ class VerificationService final
 
  private:
   friend class AwaitReactor;
+  friend class AcquireReactor;
   // Whose upstream key a call uses: the gateway's, or the caller's own from metadata.
   struct Caller {
     std::string key;
@@ -67,27 +70,26 @@ class VerificationService final
   // Checks the caller's token and picks the upstream key; an error when not allowed.
   std::optional<GatewayError> Authorize(const grpc::CallbackServerContext& context,
                                         Caller* caller) const;
-  // Runs `call` on a worker once `key`'s rate budget has a token, or hands it
-  // RATE_LIMIT_EXCEEDED when none comes before `give_up`. Never blocks a thread.
-  void WithToken(const std::string& key, KeyOwner key_owner, Scheduler::Clock::time_point give_up,
-                 std::function<void(const GatewayError* refused)> call, bool waited = false);
-  // A read-only call (ListCountries, ListServices): authorised, counted, paced by the
-  // caller's key's budget; `read` runs on a worker and fills the response.
-  grpc::ServerUnaryReactor* UpstreamRead(
+  // A list call (ListCountries, ListServices): authorised, counted, served by the
+  // ListCache; `fetch` asks it and finishes the reactor through `finish`.
+  using FinishList = std::function<void(const GatewayError* error)>;
+  grpc::ServerUnaryReactor* ListCall(
       grpc::CallbackServerContext* context,
-      std::function<std::optional<GatewayError>(const std::string& key)> read);
-  void Remember(const WatchedNumber& number);
+      std::function<void(const Caller& caller, Scheduler::Clock::time_point give_up,
+                         FinishList finish)>
+          fetch);
+  // Keeps a bought number for AwaitCode. `fresh`: a new purchase, which replaces
+  // whatever an earlier number with the same id left (the upstream may re-issue ids).
+  void Remember(const WatchedNumber& number, bool fresh);
   void Forget(AwaitReactor* reactor);
   // Unary calls: counted from start to Finish, so that shutdown knows when it is idle.
   bool BeginUnary(grpc::ServerUnaryReactor* reactor);
   void FinishUnary(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);
 
-  UpstreamPool& upstream_;
-  RateBudget& budget_;
   Acquirer& acquirer_;
   PollHub& hub_;
+  ListCache& lists_;
   Scheduler& scheduler_;
-  WorkerPool& workers_;
   GatewayMetrics& metrics_;
   const Options options_;
 

@@ -4,6 +4,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/server/gateway_fixture.h"
 #include "tests/support/tls_cert.h"
@@ -138,7 +140,7 @@ TEST_F(GatewayAccessTest, CallerKeysBuyAndPollOnTheirOwnAccount) {
 TEST_F(GatewayAccessTest, CallerKeysHaveTheirOwnRateBudget) {
   GatewayOptions o = DefaultOptions();
   o.allow_caller_keys = true;
-  o.requests_per_minute = 6;  // one request now, then one per 10 s: per key
+  o.rate_limit = 1;  // one request a minute, per key
   Restart(o);
   mock_.Control("PATCH", "accounts/key-bravo-0002", {{"rate_limit", "off"}});
   v1::AcquireNumberResponse ours, again, theirs;
@@ -208,6 +210,19 @@ TEST_F(GatewayAccessTest, HttpsUpstream) {
 }
 
 TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
+  // Labels name only what the upstream listed: the gateway fetches its lists at start.
+  GatewayOptions o = DefaultOptions();
+  o.prefetch_lists = true;
+  Restart(o);
+  for (int i = 0; i < 500; ++i) {
+    const std::string m = Scrape(gateway_->metrics_port());
+    if (Sample(m, R"(ismscode_upstream_requests_total{endpoint="countries",outcome="ok"})") &&
+        Sample(m, R"(ismscode_upstream_requests_total{endpoint="services",outcome="ok"})")) {
+      break;
+    }
+    ASSERT_LT(i, 499) << "the gateway never fetched its lists";
+    std::this_thread::sleep_for(10ms);  // polling a condition, bounded
+  }
   // Two purchases, one invalid request, one stock-out; one code, one timeout.
   const v1::PhoneNumber first = Acquire();
   const v1::PhoneNumber second = Acquire();

@@ -104,7 +104,8 @@ GatewayOptions GatewayTest::DefaultOptions() const {
   return {.upstream = {.base_url = mock_.base_url() + "/api/v3", .read_timeout = 500ms},
           .upstream_key = "key-alpha-0001",
           .poll_interval = 20ms,
-          .requests_per_minute = 60000,
+          .rate_limit = 60000,
+          .prefetch_lists = false,  // tests that read the mock's journal see only their own
           .workers = 4,
           .metrics_listen = "127.0.0.1:0"};
 }

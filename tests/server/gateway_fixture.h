@@ -51,7 +51,7 @@ class GatewayTest : public ::testing::Test {
   GatewayTest();
 
   // The options every test starts with: the mock's key-alpha-0001 (rate limit off),
-  // polls every 20 ms, metrics on port 0.
+  // polls every 20 ms, metrics on port 0, no list prefetch.
   GatewayOptions DefaultOptions() const;
   // Replaces the running gateway (and the channel) with one started with `options`.
   void Restart(

@@ -16,10 +16,9 @@ using namespace std::chrono_literals;
 
 TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
   // The mock runs on a real-time clock here: its limit is 1500 requests per 60 s window
-  // for the key. The gateway's budget (1200/min, bucket of 200) can send at most
-  // 200 + 1200 = 1400 in any 60 s, so the upstream never has a reason to say 429,
-  // however slow this machine is. Polling 50 numbers every 20 ms would want 2500/s;
-  // the budget allows 20/s once its bucket is spent.
+  // for the key. The gateway's budget (40 in any 2 s) can send at most 1200 in any 60 s,
+  // so the upstream never has a reason to say 429, however slow this machine is.
+  // Polling 50 numbers every 20 ms would want 2500/s; the budget allows 20/s.
   mock::MockService::Options live = testing::FrozenOptions();
   live.clock.frozen = false;
   testing::MockFixture mock(testing::TestScenario(), live);
@@ -33,7 +32,9 @@ TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
   auto gateway = Gateway::Start({.upstream = {.base_url = mock.base_url() + "/api/v3"},
                                  .upstream_key = "key-alpha-0001",
                                  .poll_interval = 20ms,
-                                 .requests_per_minute = 1200,
+                                 .rate_limit = 40,
+                                 .rate_window = 2s,
+                                 .prefetch_lists = false,
                                  .workers = 4,
                                  .metrics_listen = "127.0.0.1:0"},
                                 &error);
@@ -49,6 +50,8 @@ TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
     v1::AcquireNumberRequest req;
     req.set_country(i % 2 ? "US" : "GB");
     req.set_service("google");
+    req.mutable_max_wait()->set_seconds(30);  // 50 purchases span two budget windows
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);
     v1::AcquireNumberResponse resp;
     const grpc::Status s = stub->AcquireNumber(&ctx, req, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -71,9 +74,9 @@ TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
       v1::AwaitCodeEvent event;
       bool counted = false;
       while (stream->Read(&event)) {
-        // Four polls of every number (200 requests, plus the 50 purchases: more than the
-        // bucket's 200) before any SMS exists: the budget is spent for sure.
-        if (!counted && event.has_waiting() && event.waiting().polls() >= 4) {
+        // Two polls of every number (100 requests, plus the 50 purchases: more than a
+        // window's 40) before any SMS exists: the budget is spent for sure.
+        if (!counted && event.has_waiting() && event.waiting().polls() >= 2) {
           counted = true;
           std::lock_guard lock(mutex);
           ++streams_polling;
@@ -92,7 +95,7 @@ TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
       }
     });
   }
-  // Each number gets an SMS with a known code once every number was polled four times:
+  // Each number gets an SMS with a known code once every number was polled twice:
   // from then on the budget paces the polls.
   {
     std::unique_lock lock(mutex);

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "server/errors.h"
+#include "server/rate_budget.h"
+#include "server/runtime.h"
+
+namespace ismscode::gateway {
+
+class GatewayMetrics;
+
+// The one place where an upstream request waits for its key's budget and where a 429
+// pauses the key, for every purpose. A request waits in its key's queue (purchases,
+// then polls, then list calls; first come, first served within a purpose) on a timer,
+// never on a thread; runs on a worker once RateBudget grants a slot; and gives the
+// slot back when it is answered. A 429 pauses the key for its Retry-After, or for a
+// whole window when the upstream gave none. Thread-safe.
+class BudgetGate {
+ public:
+  using Clock = Runtime::Clock;
+  using Ticket = uint64_t;
+
+  // How a granted request went, as the gate needs to know it.
+  struct Answer {
+    bool sent = true;                            // false: nothing went upstream after all
+    bool rate_limited = false;                   // the upstream answered 429
+    std::optional<Clock::duration> retry_after;  // its Retry-After, if any
+    std::function<void()> then;                  // runs after the slot is back (and any pause set)
+  };
+  using Work = std::function<Answer()>;  // runs on a worker with the slot held
+  // RATE_LIMIT_EXCEEDED (with RetryInfo) when no slot can come before `give_up`, or
+  // SHUTTING_DOWN once the gate stopped. Never runs under the gate's lock.
+  using Refused = std::function<void(const GatewayError& why)>;
+
+  BudgetGate(RateBudget& budget, Runtime runtime, GatewayMetrics* metrics = nullptr);
+
+  // Exactly one of `work` and `refused` runs (either may run inline), unless Withdraw()
+  // takes the request back first. A request that must wait counts once in
+  // ismscode_throttled_total{source="rate_budget"}.
+  Ticket Submit(const std::string& key, Purpose purpose, Clock::time_point give_up, Work work,
+                Refused refused);
+  // Takes back a request still waiting for its slot. True: neither callback will run.
+  bool Withdraw(Ticket ticket);
+  // Refuses every waiting request, and every later one, with SHUTTING_DOWN. Idempotent.
+  void Stop();
+  // Requests waiting for a slot, over all keys.
+  size_t waiting() const;
+
+  RateBudget& budget() { return budget_; }
+
+ private:
+  struct Waiter {
+    Ticket ticket;
+    Clock::time_point give_up;
+    Work work;
+    Refused refused;
+    bool counted = false;  // counted as throttled
+  };
+  struct Queue {
+    std::deque<Waiter> by_purpose[3];  // indexed by Purpose
+    std::optional<Clock::time_point> timer_at;
+    bool empty() const;
+  };
+
+  // Grants what the key's budget allows, in priority order; refuses what cannot make
+  // its give_up; arms one timer for the rest.
+  void Dispatch(const std::string& key);
+  void Run(const std::string& key, Purpose purpose, RateBudget::SlotId slot, Work work,
+           Refused refused);
+
+  RateBudget& budget_;
+  const Runtime runtime_;
+  GatewayMetrics* const metrics_;
+  mutable std::mutex mutex_;
+  bool stopping_ = false;
+  Ticket next_ticket_ = 1;
+  std::unordered_map<std::string, Queue> queues_;
+  std::unordered_map<Ticket, std::string> waiting_;  // ticket -> key, while queued
+};
+
+}  // namespace ismscode::gateway

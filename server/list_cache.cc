@@ -1,0 +1,134 @@
+#include "server/list_cache.h"
+
+namespace ismscode::gateway {
+
+namespace {
+// Bounds what upstream lists can add to the label sets (a hostile upstream must not
+// grow the metrics either).
+constexpr size_t kMaxKnown = 2000;
+}  // namespace
+
+ListCache::ListCache(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options)
+    : upstream_(upstream), gate_(gate), runtime_(std::move(runtime)), options_(options) {}
+
+void ListCache::GetCountries(const std::string& key, KeyOwner key_owner,
+                             Runtime::Clock::time_point give_up, Done<Countries> done) {
+  Get(countries_, key, key_owner, give_up, std::move(done));
+}
+
+void ListCache::GetServices(const std::string& key, KeyOwner key_owner,
+                            Runtime::Clock::time_point give_up, Done<Services> done) {
+  Get(services_, key, key_owner, give_up, std::move(done));
+}
+
+template <>
+UpstreamResult<ListCache::Countries> ListCache::Fetch(const std::string& key) {
+  return upstream_.ListCountries(key);
+}
+
+template <>
+UpstreamResult<ListCache::Services> ListCache::Fetch(const std::string& key) {
+  return upstream_.ListServices(key);
+}
+
+void ListCache::Learn(const Countries& countries) {
+  for (const auto& c : countries) {
+    if (known_countries_.size() < kMaxKnown) known_countries_.insert(c.code);
+  }
+}
+
+void ListCache::Learn(const Services& services) {
+  for (const auto& s : services) {
+    if (known_services_.size() < kMaxKnown) known_services_.insert(s);
+  }
+}
+
+template <class T>
+void ListCache::Get(std::unordered_map<std::string, Entry<T>>& entries, const std::string& key,
+                    KeyOwner key_owner, Runtime::Clock::time_point give_up, Done<T> done) {
+  std::optional<T> fresh;
+  {
+    std::lock_guard lock(mutex_);
+    Entry<T>& e = entries[key];
+    if (e.list && runtime_.now() - e.fetched_at < options_.ttl) {
+      fresh = e.list;
+    } else {
+      e.waiting.push_back(std::move(done));
+      if (e.waiting.size() > 1) return;  // a fetch is on its way
+    }
+  }
+  if (fresh) return done(&*fresh, nullptr);
+
+  // Hands the outcome to everyone who waited. A refresh that failed for a passing
+  // reason (budget, upstream down) serves the stale list; a refused key gets the error.
+  auto settle = [this, &entries, key, key_owner](const T* list, const GatewayError* error) {
+    std::vector<Done<T>> waiting;
+    std::optional<T> serve;
+    {
+      std::lock_guard lock(mutex_);
+      Entry<T>& e = entries[key];
+      waiting.swap(e.waiting);
+      if (list) {
+        e.list = *list;
+        e.fetched_at = runtime_.now();
+        Learn(*list);
+      }
+      const bool passing = error && (error->reason == Reason::kRateLimitExceeded ||
+                                     error->reason == Reason::kUpstreamUnavailable);
+      if (list || passing) serve = e.list;
+    }
+    std::optional<GatewayError> failure;
+    if (!serve && error) {
+      failure = *error;
+      failure->key_owner = key_owner;
+    }
+    for (auto& w : waiting) w(serve ? &*serve : nullptr, failure ? &*failure : nullptr);
+  };
+  gate_.Submit(
+      key, Purpose::kList, give_up,
+      [this, key, settle] {
+        {
+          std::lock_guard lock(mutex_);
+          ++fetches_;
+        }
+        auto result = Fetch<T>(key);
+        const GatewayError* error = result.ok() ? nullptr : &*result.error;
+        BudgetGate::Answer answer{
+            .rate_limited = error && error->reason == Reason::kRateLimitExceeded,
+            .retry_after = error ? error->retry_after : std::nullopt};
+        answer.then = [settle, result = std::move(result)] {
+          settle(result.ok() ? &*result.value : nullptr, result.ok() ? nullptr : &*result.error);
+        };
+        return answer;
+      },
+      [settle](const GatewayError& refused) { settle(nullptr, &refused); });
+}
+
+void ListCache::Prefetch(const std::string& key) {
+  const auto give_up = runtime_.now() + std::chrono::minutes(10);
+  GetCountries(key, KeyOwner::kGateway, give_up, [](const Countries*, const GatewayError*) {});
+  GetServices(key, KeyOwner::kGateway, give_up, [](const Services*, const GatewayError*) {});
+}
+
+std::string ListCache::CountryLabel(std::string_view code) const {
+  std::lock_guard lock(mutex_);
+  return known_countries_.count(code) ? std::string(code) : "other";
+}
+
+std::string ListCache::ServiceLabel(std::string_view service) const {
+  std::lock_guard lock(mutex_);
+  return known_services_.count(service) ? std::string(service) : "other";
+}
+
+void ListCache::Vouch(const std::string& country, const std::string& service) {
+  std::lock_guard lock(mutex_);
+  if (known_countries_.size() < kMaxKnown) known_countries_.insert(country);
+  if (known_services_.size() < kMaxKnown) known_services_.insert(service);
+}
+
+int ListCache::fetches() const {
+  std::lock_guard lock(mutex_);
+  return fetches_;
+}
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,156 @@
+// The one "wait for budget, pause on 429" component, on a manual clock: no sockets, no
+// wall-clock waits.
+#include "server/budget_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "server/metrics.h"
+#include "tests/fakes/manual_runtime.h"
+#include "tests/server/gateway_fixture.h"
+
+namespace ismscode::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using Answer = BudgetGate::Answer;
+const auto kNever = Runtime::Clock::time_point::max();
+
+class BudgetGateTest : public ::testing::Test {
+ protected:
+  // Submits a request that logs `name` when it runs and answers `answer`.
+  BudgetGate::Ticket Submit(const std::string& name, Purpose purpose, Answer answer = {},
+                            Runtime::Clock::time_point give_up = kNever) {
+    return gate_.Submit(
+        "k", purpose, give_up,
+        [this, name, answer] {
+          ran_.push_back(name);
+          return answer;
+        },
+        [this, name](const GatewayError& why) {
+          refused_.push_back(name + ":" + std::string(ReasonName(why.reason)));
+          if (why.retry_after) last_retry_after_ = *why.retry_after;
+        });
+  }
+  double Throttled(const std::string& source, const std::string& purpose) {
+    return Sample(metrics_.Serialize(),
+                  "ismscode_throttled_total{purpose=\"" + purpose + "\",source=\"" + source + "\"}")
+        .value_or(0);
+  }
+
+  fakes::ManualRuntime clock_;
+  GatewayMetrics metrics_;
+  RateBudget budget_{{.limit = 4, .window = 60s, .reserve_for_acquire = 1, .reserve_for_polls = 1}};
+  BudgetGate gate_{budget_, clock_.runtime(), &metrics_};
+  std::vector<std::string> ran_, refused_;
+  std::chrono::milliseconds last_retry_after_{};
+};
+
+TEST_F(BudgetGateTest, ASpentBudgetServesPurchasesThenPollsThenLists) {
+  for (int i = 0; i < 4; ++i) Submit("early" + std::to_string(i), Purpose::kAcquire);
+  // Arriving in the worst order for the purchase.
+  Submit("list", Purpose::kList);
+  Submit("poll-1", Purpose::kPoll);
+  Submit("poll-2", Purpose::kPoll);
+  Submit("purchase", Purpose::kAcquire);
+  EXPECT_EQ(ran_.size(), 4u);
+  EXPECT_EQ(gate_.waiting(), 4u);
+  clock_.Advance(60s);
+  // The window passed: 4 slots. The purchase takes one, polls two (leaving one for
+  // purchases), the list waits for the next window.
+  EXPECT_EQ(std::vector<std::string>(ran_.begin() + 4, ran_.end()),
+            (std::vector<std::string>{"purchase", "poll-1", "poll-2"}));
+  clock_.Advance(60s);
+  EXPECT_EQ(ran_.back(), "list");
+  EXPECT_EQ(Throttled("rate_budget", "list"), 1) << "once, however long it waited";
+  EXPECT_EQ(Throttled("rate_budget", "poll"), 2);
+  EXPECT_EQ(Throttled("rate_budget", "acquire"), 1);
+  EXPECT_TRUE(refused_.empty());
+}
+
+TEST_F(BudgetGateTest, ListCallsNeverStarvePolls) {
+  // Three numbers, each polled again 5 s after its last poll, and a list call every
+  // second, on a budget of 4 a minute: every freed slot goes to a waiting poll first.
+  int polls_done = 0;
+  std::function<void()> poll_loop = [&] {
+    gate_.Submit(
+        "k", Purpose::kPoll, kNever,
+        [&] {
+          ++polls_done;
+          return Answer{.then = [&] { clock_.runtime().at(clock_.now() + 5s, poll_loop); }};
+        },
+        [](const GatewayError&) {});
+  };
+  for (int n = 0; n < 3; ++n) poll_loop();
+  for (int second = 0; second < 300; ++second) {
+    Submit("list", Purpose::kList, {}, clock_.now() + 2s);
+    clock_.Advance(1s);
+  }
+  EXPECT_EQ(std::count(ran_.begin(), ran_.end(), "list"), 0);
+  EXPECT_GE(polls_done, 15) << "three slots a window went to polls";
+  EXPECT_EQ(refused_.size(), 300u) << "list calls are refused with RATE_LIMIT_EXCEEDED";
+  EXPECT_EQ(refused_.front(), "list:RATE_LIMIT_EXCEEDED");
+  gate_.Stop();
+}
+
+TEST_F(BudgetGateTest, A429PausesTheKeyForItsRetryAfter) {
+  Submit("first", Purpose::kList, {.rate_limited = true, .retry_after = 7s});
+  Submit("second", Purpose::kAcquire);
+  EXPECT_EQ(ran_, (std::vector<std::string>{"first"}));
+  clock_.Advance(7s - 1ms);
+  EXPECT_EQ(ran_.size(), 1u);
+  clock_.Advance(1ms);
+  EXPECT_EQ(ran_.size(), 2u);
+  EXPECT_EQ(Throttled("upstream_429", "list"), 1) << "a list call's 429 counts too";
+}
+
+TEST_F(BudgetGateTest, A429WithoutRetryAfterPausesForAWholeWindow) {
+  Submit("first", Purpose::kPoll, {.rate_limited = true});
+  Submit("second", Purpose::kPoll);
+  clock_.Advance(60s - 1ms);
+  EXPECT_EQ(ran_.size(), 1u);
+  clock_.Advance(1ms);
+  EXPECT_EQ(ran_.size(), 2u);
+}
+
+TEST_F(BudgetGateTest, WhatCannotGetASlotBeforeItGivesUpIsRefusedAtOnce) {
+  for (int i = 0; i < 4; ++i) Submit("early", Purpose::kAcquire);
+  Submit("late", Purpose::kAcquire, {}, clock_.now() + 30s);
+  EXPECT_EQ(refused_, (std::vector<std::string>{"late:RATE_LIMIT_EXCEEDED"}));
+  EXPECT_EQ(last_retry_after_, 60s);
+}
+
+TEST_F(BudgetGateTest, AWithdrawnRequestNeverRuns) {
+  for (int i = 0; i < 4; ++i) Submit("early", Purpose::kAcquire);
+  const auto ticket = Submit("withdrawn", Purpose::kAcquire);
+  EXPECT_TRUE(gate_.Withdraw(ticket));
+  EXPECT_FALSE(gate_.Withdraw(ticket));
+  clock_.Advance(120s);
+  EXPECT_EQ(std::count(ran_.begin(), ran_.end(), "withdrawn"), 0);
+  EXPECT_TRUE(refused_.empty());
+  EXPECT_EQ(clock_.timers(), 0u) << "nothing left behind";
+}
+
+TEST_F(BudgetGateTest, StopRefusesWhatWaitsAndWhatComesLater) {
+  for (int i = 0; i < 4; ++i) Submit("early", Purpose::kAcquire);
+  Submit("waiting", Purpose::kPoll);
+  gate_.Stop();
+  Submit("later", Purpose::kAcquire);
+  EXPECT_EQ(refused_, (std::vector<std::string>{"waiting:SHUTTING_DOWN", "later:SHUTTING_DOWN"}));
+  clock_.Advance(120s);
+  EXPECT_EQ(ran_.size(), 4u);
+}
+
+TEST_F(BudgetGateTest, WorkThatCannotBePostedIsRefusedAndItsSlotFreed) {
+  clock_.StopWorkers();
+  Submit("nowhere", Purpose::kAcquire);
+  EXPECT_EQ(refused_, (std::vector<std::string>{"nowhere:SHUTTING_DOWN"}));
+  EXPECT_EQ(budget_.InUse("k", clock_.now()), 0);
+}
+
+}  // namespace
+}  // namespace ismscode::gateway
