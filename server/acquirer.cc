@@ -103,25 +103,27 @@ std::optional<GatewayError> Acquirer::Validate(const AcquireRequest& r) {
   GatewayError e{.reason = Reason::kInvalidArgument, .message = "invalid AcquireNumber request"};
   if (!IsCountryCode(r.country)) {
     e.field_violations.emplace_back("country",
-                                    "a 2-letter upper-case ISO 3166-1 code such as \"US\"");
+                                    "must be a 2-letter upper-case ISO 3166-1 code such as \"US\"");
   }
   if (!IsServiceSlug(r.service)) {
-    e.field_violations.emplace_back("service", "a lower-case service slug such as \"whatsapp\"");
+    e.field_violations.emplace_back("service",
+                                    "must be a lower-case service slug such as \"whatsapp\"");
   }
   if (r.fallback_countries.size() > 10) {
-    e.field_violations.emplace_back("fallback_countries", "at most 10");
+    e.field_violations.emplace_back("fallback_countries", "must hold at most 10 countries");
   }
   for (size_t i = 0; i < r.fallback_countries.size() && i < 10; ++i) {
     if (!IsCountryCode(r.fallback_countries[i])) {
       e.field_violations.emplace_back("fallback_countries[" + std::to_string(i) + "]",
-                                      "a 2-letter upper-case ISO 3166-1 code");
+                                      "must be a 2-letter upper-case ISO 3166-1 code");
     }
   }
   if (r.request_id.size() > 128)
-    e.field_violations.emplace_back("request_id", "at most 128 characters");
-  if (r.max_wait.count() < 0) e.field_violations.emplace_back("max_wait", "not negative");
+    e.field_violations.emplace_back("request_id", "must be at most 128 characters");
+  if (r.max_wait.count() < 0) e.field_violations.emplace_back("max_wait", "must not be negative");
   if (e.field_violations.empty()) return std::nullopt;
-  e.message = "invalid AcquireNumber request: " + e.field_violations.front().first + " must be " +
+  // "invalid AcquireNumber request: country must be ...": the field, then its rule.
+  e.message = "invalid AcquireNumber request: " + e.field_violations.front().first + " " +
               e.field_violations.front().second;
   return e;
 }

@@ -65,7 +65,7 @@ std::optional<CodeExtractor> CodeExtractor::Create(const ExtractorOptions& optio
                                                    std::string* error) {
   if (options.min_length < 1 || options.max_length < options.min_length ||
       options.max_length > 64) {
-    *error = "must satisfy 1 <= min_code_length <= max_code_length <= 64";
+    *error = "must be from 1 to 64, and at most the maximum length";
     return std::nullopt;
   }
   CodeExtractor extractor(options);

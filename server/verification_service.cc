@@ -493,7 +493,7 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
       return new FailedStream(
           GatewayError{.reason = Reason::kNumberNotFound,
                        .message = "no number with that id was acquired through this gateway",
-                       .metadata = {{"number_id", request->number_id().substr(0, 64)}}}
+                       .metadata = {{"number_id", request->number_id()}}}
               .ToStatus());
     }
     number = it->second;

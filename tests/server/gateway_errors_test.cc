@@ -276,5 +276,118 @@ TEST_F(GatewayErrorsTest, ANeverAnsweringPollShowsInHeartbeatsAndTheStreamStillE
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// ---------------------------------------------------------------------------
+// The error contract: what a status says is short, readable and never another error.
+
+bool ValidUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+size_t Count(const std::string& text, const std::string& word) {
+  size_t n = 0;
+  for (size_t p = text.find(word); p != std::string::npos; p = text.find(word, p + 1)) ++n;
+  return n;
+}
+
+TEST_F(GatewayErrorsTest, AHugeBadPatternGivesAShortInvalidArgument) {
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  req.set_code_pattern("(" + std::string(3000, 'a'));
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  EXPECT_FALSE(stream->Read(&event));
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(Read(s).reason, "INVALID_ARGUMENT");
+  EXPECT_EQ(Read(s).fields, (std::vector<std::string>{"code_pattern"}));
+  EXPECT_LT(s.error_message().size(), 600u);
+  EXPECT_EQ(Count(s.error_message(), "code_pattern"), 1u) << s.error_message();
+}
+
+TEST_F(GatewayErrorsTest, MessagesNameTheFieldOnceAndReadAsASentence) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::AcquireNumberRequest req;
+  req.set_country("US");
+  req.set_service("google");
+  req.mutable_max_wait()->set_seconds(-1);
+  v1::AcquireNumberResponse resp;
+  const grpc::Status s = stub_->AcquireNumber(&ctx, req, &resp);
+  EXPECT_EQ(s.error_message(), "invalid AcquireNumber request: max_wait must not be negative");
+  for (const char* field : {"min_code_length", "timeout"}) {
+    SCOPED_TRACE(field);
+    const v1::PhoneNumber number = Acquire();
+    grpc::ClientContext actx;
+    actx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::AwaitCodeRequest areq;
+    areq.set_number_id(number.id());
+    if (std::string(field) == "timeout") areq.mutable_timeout()->set_seconds(-5);
+    if (std::string(field) == "min_code_length") areq.set_min_code_length(70);
+    auto stream = stub_->AwaitCode(&actx, areq);
+    v1::AwaitCodeEvent event;
+    EXPECT_FALSE(stream->Read(&event));
+    const std::string message = stream->Finish().error_message();
+    EXPECT_EQ(Count(message, field), 1u) << message;
+    EXPECT_EQ(Count(message, "must be must"), 0u) << message;
+  }
+}
+
+TEST_F(GatewayErrorsTest, AHugeTimeoutMeansAsLongAsAllowed) {
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  req.mutable_timeout()->set_seconds(10'000'000'000);  // valid: under 315,576,000,000 s
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  ASSERT_TRUE(stream->Read(&event)) << "not an immediate timeout";
+  EXPECT_TRUE(event.has_waiting());
+  ctx.TryCancel();
+  while (stream->Read(&event)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(GatewayErrorsTest, EchoedIdsAreCutOnACharacterBoundary) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::AwaitCodeRequest req;
+  std::string id;
+  for (int i = 0; i < 100; ++i) id += "\u00e9";  // two bytes each
+  req.set_number_id("x" + id);                   // odd: a cut at an even byte count splits one
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  EXPECT_FALSE(stream->Read(&event));
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  const Details d = Read(s);
+  EXPECT_EQ(d.reason, "NUMBER_NOT_FOUND");
+  ASSERT_TRUE(d.metadata.count("number_id"));
+  EXPECT_TRUE(ValidUtf8(d.metadata.at("number_id")));
+  EXPECT_LT(d.metadata.at("number_id").size(), id.size());
+}
+
+TEST_F(GatewayErrorsTest, TheUpstreamsOwnWordsNeverReachTheCaller) {
+  // The upstream's message may echo what it was sent (a key, say): only its status and
+  // error code are repeated.
+  mock_.Control("PATCH", "accounts/key-alpha-0001", {{"balance", 0}});
+  const grpc::Status s = AcquireStatus("US", "google");
+  EXPECT_EQ(Read(s).reason, "INSUFFICIENT_BALANCE");
+  EXPECT_EQ(s.error_message(), "upstream answered 402 insufficient_balance");
+}
+
 }  // namespace
 }  // namespace ismscode::gateway

@@ -139,6 +139,7 @@ v1::PhoneNumber GatewayTest::Acquire(const std::string& country, const std::stri
 
 AwaitStream GatewayTest::OpenAwait(const std::string& number_id) {
   AwaitStream stream{.context = std::make_unique<grpc::ClientContext>()};
+  stream.context->set_deadline(std::chrono::system_clock::now() + 60s);
   v1::AwaitCodeRequest req;
   req.set_number_id(number_id);
   stream.reader = stub_->AwaitCode(stream.context.get(), req);
