@@ -284,5 +284,38 @@ TEST_F(GatewayTest, HealthAndReflectionAnswer) {
   EXPECT_NE(std::find(services.begin(), services.end(), "grpc.health.v1.Health"), services.end());
 }
 
+TEST_F(GatewayTest, ListCallsAreServedFromTheCache) {
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext a, b;
+    a.set_deadline(std::chrono::system_clock::now() + 10s);
+    b.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::ListCountriesResponse countries;
+    v1::ListServicesResponse services;
+    ASSERT_TRUE(stub_->ListCountries(&a, {}, &countries).ok());
+    ASSERT_TRUE(stub_->ListServices(&b, {}, &services).ok());
+    EXPECT_EQ(countries.countries_size(), 3);
+  }
+  const auto journal = testing::Body(mock_.Control("GET", "journal"));
+  EXPECT_EQ(journal["entries"].size(), 2u) << "one upstream request per list";
+}
+
+TEST_F(GatewayTest, HeartbeatsSayWhenAPollWaitsForBudget) {
+  GatewayOptions o = DefaultOptions();
+  o.rate_limit = 2;  // the purchase takes one; polls leave the other to purchases
+  Restart(o);
+  const v1::PhoneNumber number = Acquire();
+  AwaitStream stream = OpenAwait(number.id());
+  v1::AwaitCodeEvent event;
+  ASSERT_TRUE(stream->Read(&event));
+  ASSERT_TRUE(event.has_waiting());
+  EXPECT_TRUE(event.waiting().waiting_for_budget());
+  EXPECT_EQ(event.waiting().polls(), 0);
+  EXPECT_EQ(event.waiting().last_upstream_error(), "");
+  stream.context->TryCancel();
+  while (stream->Read(&event)) {
+  }
+  stream->Finish();
+}
+
 }  // namespace
 }  // namespace ismscode::gateway

@@ -3,6 +3,9 @@
 #include "server/upstream_client.h"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <thread>
 
 #include "tests/support/mock_fixture.h"
 #include "tests/support/tls_cert.h"
@@ -148,6 +151,60 @@ TEST(UpstreamClient, TimeFormats) {
   EXPECT_FALSE(mock::ParseHttpDate("yesterday"));
   EXPECT_FALSE(mock::ParseRfc3339("2026-03-21 20:15"));
   EXPECT_TRUE(mock::ParseRfc3339("2026-03-21T20:15:00.5Z"));
+}
+
+// An upstream that answers what the test scripts, for headers the mock never sends.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(httplib::Server::Handler handler) {
+    server_.Post("/api/v3/numbers/request", handler);
+    server_.Get("/api/v3/countries", handler);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    // Bound and listening already: connections wait in the backlog until it accepts.
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~ScriptedServer() {
+    while (!server_.is_running()) std::this_thread::yield();  // stop() needs a running server
+    server_.stop();
+    thread_.join();
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(UpstreamClient, RetryAfterAsAnHttpDateIsReadAgainstTheAnswersOwnDate) {
+  ScriptedServer upstream([](const httplib::Request&, httplib::Response& res) {
+    res.status = 429;
+    res.set_header("Date", "Sun, 06 Nov 1994 08:49:37 GMT");
+    res.set_header("Retry-After", "Sun, 06 Nov 1994 08:50:07 GMT");  // 30 s later
+    res.set_content(R"({"status":"error","code":"rate_limit_exceeded","message":"slow down"})",
+                    "application/json");
+  });
+  auto client = ClientFor(upstream.base_url());
+  auto r = client->RequestNumber(kKey, "US", "google");
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->reason, Reason::kRateLimitExceeded);
+  ASSERT_TRUE(r.error->retry_after);
+  EXPECT_EQ(*r.error->retry_after, std::chrono::seconds(30));
+}
+
+TEST(UpstreamClient, TheUpstreamsMessageNeverBecomesOurs) {
+  ScriptedServer upstream([](const httplib::Request&, httplib::Response& res) {
+    res.status = 401;
+    res.set_content(
+        R"({"status":"error","code":"unauthorized","message":"key Bearer key-alpha-0001 is wrong"})",
+        "application/json");
+  });
+  auto client = ClientFor(upstream.base_url());
+  auto r = client->ListCountries(kKey);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->reason, Reason::kUnauthorized);
+  EXPECT_EQ(r.error->message.find("key-alpha"), std::string::npos) << r.error->message;
+  for (const auto& [k, v] : r.error->metadata) EXPECT_EQ(v.find("key-alpha"), std::string::npos);
 }
 
 }  // namespace

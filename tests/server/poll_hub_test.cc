@@ -1,0 +1,130 @@
+// One poll loop per number, on a scripted upstream and a manual clock.
+#include "server/poll_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <vector>
+
+#include "tests/fakes/fake_upstream.h"
+#include "tests/fakes/manual_runtime.h"
+
+namespace ismscode::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Records what it is told.
+class Recorder final : public PollWatcher {
+ public:
+  void OnPoll(const PollReport& report) override {
+    std::lock_guard lock(mu_);
+    reports.push_back({report.polls, report.waiting_for_budget, report.sms ? report.sms->size() : 0,
+                       report.fatal.has_value()});
+  }
+  struct Seen {
+    int polls;
+    bool waiting_for_budget;
+    size_t sms;
+    bool fatal;
+  };
+  std::vector<Seen> reports;
+
+ private:
+  std::mutex mu_;
+};
+
+class PollHubTest : public ::testing::Test {
+ protected:
+  PollHubTest() { upstream_.SetSms("num-1", {}); }
+  WatchedNumber Number(const std::string& id = "num-1") {
+    return {.id = id, .key = "k", .service = "google"};
+  }
+
+  fakes::ManualRuntime clock_;
+  fakes::FakeUpstream upstream_;
+  RateBudget budget_{{.limit = 3, .window = 60s, .reserve_for_acquire = 1}};
+  BudgetGate gate_{budget_, clock_.runtime()};
+  PollHub hub_{upstream_, gate_, clock_.runtime(), {.interval = 5000ms}};
+};
+
+TEST_F(PollHubTest, ManyWatchersOnePollLoop) {
+  auto a = std::make_shared<Recorder>(), b = std::make_shared<Recorder>();
+  hub_.Add(Number(), a);
+  hub_.Add(Number(), b);
+  EXPECT_EQ(upstream_.polls(), 1) << "the first watcher polls at once";
+  clock_.Advance(5s);
+  EXPECT_EQ(upstream_.polls(), 2);
+  EXPECT_EQ(a->reports.size(), 2u);
+  EXPECT_EQ(b->reports.size(), 1u) << "b joined after the first poll";
+}
+
+TEST_F(PollHubTest, HeartbeatsKeepComingWhileAPollWaitsForBudget) {
+  // Budget: 3 a minute, one kept for purchases: two polls, then the third waits ~50 s.
+  auto w = std::make_shared<Recorder>();
+  hub_.Add(Number(), w);
+  clock_.Advance(5s);
+  ASSERT_EQ(upstream_.polls(), 2);
+  clock_.Advance(30s);
+  EXPECT_EQ(upstream_.polls(), 2) << "the budget holds the third poll back";
+  ASSERT_GE(w->reports.size(), 7u) << "a heartbeat every interval while waiting";
+  for (size_t i = 2; i < w->reports.size(); ++i) {
+    EXPECT_TRUE(w->reports[i].waiting_for_budget) << i;
+    EXPECT_EQ(w->reports[i].polls, 2) << i;
+  }
+  clock_.Advance(25s);  // the first poll's answer (at 0 s) leaves the window
+  EXPECT_EQ(upstream_.polls(), 3);
+  EXPECT_FALSE(w->reports.back().waiting_for_budget);
+}
+
+TEST_F(PollHubTest, TheLoopEndsWithItsLastWatcherAndLeavesNothingQueued) {
+  auto w = std::make_shared<Recorder>();
+  hub_.Add(Number(), w);
+  clock_.Advance(5s);  // two polls: the budget's poll share is spent
+  clock_.Advance(5s);  // the third waits in the gate
+  EXPECT_EQ(gate_.waiting(), 1u);
+  hub_.Remove("num-1", w.get());
+  EXPECT_EQ(hub_.loops(), 0u);
+  EXPECT_EQ(gate_.waiting(), 0u) << "its queued poll is withdrawn";
+  clock_.Advance(120s);
+  EXPECT_EQ(upstream_.polls(), 2);
+}
+
+TEST_F(PollHubTest, ANewLoopForTheSameNumberDoesNotDoubleUp) {
+  RateBudget ample({.limit = 100, .window = 60s});
+  BudgetGate gate(ample, clock_.runtime());
+  PollHub hub(upstream_, gate, clock_.runtime(), {.interval = 5000ms});
+  auto first = std::make_shared<Recorder>(), second = std::make_shared<Recorder>();
+  hub.Add(Number(), first);
+  hub.Remove("num-1", first.get());  // its next poll's timer is still set
+  hub.Add(Number(), second);         // a new loop polls at once
+  EXPECT_EQ(upstream_.polls(), 2);
+  clock_.Advance(5s);
+  EXPECT_EQ(upstream_.polls(), 3) << "one poll per interval: the old loop's timer is stale";
+  clock_.Advance(5s);
+  EXPECT_EQ(upstream_.polls(), 4);
+}
+
+TEST_F(PollHubTest, AnUnknownNumberEndsTheLoop) {
+  auto w = std::make_shared<Recorder>();
+  hub_.Add(Number("num-gone"), w);
+  ASSERT_EQ(w->reports.size(), 1u);
+  EXPECT_TRUE(w->reports[0].fatal);
+  EXPECT_EQ(hub_.loops(), 0u);
+  clock_.Advance(60s);
+  EXPECT_EQ(upstream_.polls(), 1);
+}
+
+TEST_F(PollHubTest, A429OnAPollPausesTheKey) {
+  upstream_.QueuePollFailure(
+      {.reason = Reason::kRateLimitExceeded, .message = "scripted", .retry_after = 30s});
+  auto w = std::make_shared<Recorder>();
+  hub_.Add(Number(), w);
+  clock_.Advance(29s);
+  EXPECT_EQ(upstream_.polls(), 1) << "paused for Retry-After";
+  clock_.Advance(1s);
+  EXPECT_EQ(upstream_.polls(), 2);
+}
+
+}  // namespace
+}  // namespace ismscode::gateway
