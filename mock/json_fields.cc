@@ -81,7 +81,8 @@ void FieldReader::Bool(const char* name, bool* out) {
 
 void FieldReader::RejectUnknown(std::initializer_list<const char*> known) {
   if (!ok() || !object_.is_object()) return;
-  for (const auto& [key, value] : object_.items()) {
+  for (const auto& item : object_.items()) {
+    const std::string& key = item.key();  // a plain name: clang 14 cannot capture a binding
     const bool is_known =
         std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
     if (!is_known) {

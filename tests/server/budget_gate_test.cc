@@ -11,7 +11,6 @@
 
 #include "server/metrics.h"
 #include "tests/fakes/manual_runtime.h"
-#include "tests/server/gateway_fixture.h"
 
 namespace ismscode::gateway {
 namespace {
@@ -19,6 +18,12 @@ namespace {
 using namespace std::chrono_literals;
 using Answer = BudgetGate::Answer;
 const auto kNever = Runtime::Clock::time_point::max();
+
+// One sample's value in Prometheus text, or 0 when the series is absent.
+double Sample(const std::string& exposition, const std::string& series) {
+  const size_t at = exposition.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::stod(exposition.substr(at + series.size() + 2));
+}
 
 class BudgetGateTest : public ::testing::Test {
  protected:
@@ -37,9 +42,8 @@ class BudgetGateTest : public ::testing::Test {
         });
   }
   double Throttled(const std::string& source, const std::string& purpose) {
-    return Sample(metrics_.Serialize(),
-                  "ismscode_throttled_total{purpose=\"" + purpose + "\",source=\"" + source + "\"}")
-        .value_or(0);
+    return Sample(metrics_.Serialize(), "ismscode_throttled_total{purpose=\"" + purpose +
+                                            "\",source=\"" + source + "\"}");
   }
 
   fakes::ManualRuntime clock_;
