@@ -112,6 +112,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     for (; delivered_ < report.sms->size(); ++delivered_) {
       const UpstreamSms& sms = (*report.sms)[delivered_];
       if (p_.received_after && sms.received_at <= *p_.received_after) continue;
+      if (!p_.extractor.FromWanted(sms.from)) continue;  // another sender's SMS
       auto code = p_.extractor.Extract(sms.text);
       if (!code) continue;
       v1::AwaitCodeEvent event;
@@ -501,16 +502,15 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   const auto timeout =
       request->has_timeout() ? FromProto(request->timeout()) : options_.default_timeout;
   if (timeout.count() <= 0) return invalid("timeout", "must be positive");
-  std::string error;
+  std::string error, field;
   auto extractor = CodeExtractor::Create(
       {.service = number.service,
        .pattern = request->code_pattern(),
        .min_length = request->min_code_length() ? request->min_code_length() : 4,
-       .max_length = request->max_code_length() ? request->max_code_length() : 8},
-      &error);
-  if (!extractor) {
-    return invalid(request->code_pattern().empty() ? "min_code_length" : "code_pattern", error);
-  }
+       .max_length = request->max_code_length() ? request->max_code_length() : 8,
+       .sender_pattern = request->sender_pattern()},
+      &error, &field);
+  if (!extractor) return invalid(field, error);
   // Whichever comes first: the caller's timeout or the reservation's end.
   const auto steady_now = Scheduler::Clock::now();
   const auto until_expiry = number.expires_at - std::chrono::system_clock::now();

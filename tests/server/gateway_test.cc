@@ -317,5 +317,54 @@ TEST_F(GatewayTest, HeartbeatsSayWhenAPollWaitsForBudget) {
   stream->Finish();
 }
 
+TEST_F(GatewayTest, StrangersSmsGiveNoCodeAndTheSenderFilterPicksTheRightOne) {
+  // A recycled number: a bank's code, a promotion, then the one the test waits for.
+  const v1::PhoneNumber number = Acquire("US", "whatsapp");
+  const std::string sms = "numbers/" + number.id() + "/sms";
+  mock_.Control("POST", sms, {{"from", "MyBank"}, {"text", "Your code is 4417. Never share it."}});
+  mock_.Control(
+      "POST", sms,
+      {{"from", "+12025550100"}, {"text", "Reply YES to 72345 to get 20% off your next order!"}});
+  mock_.Control("POST", sms, {{"from", "WhatsApp"}, {"text", "Your WhatsApp code: 583-920"}});
+  auto codes = [&](const std::string& sender_pattern) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::AwaitCodeRequest req;
+    req.set_number_id(number.id());
+    req.set_follow(true);
+    req.set_sender_pattern(sender_pattern);
+    req.mutable_timeout()->set_nanos(200'000'000);
+    auto stream = stub_->AwaitCode(&ctx, req);
+    std::vector<std::string> out;
+    v1::AwaitCodeEvent event;
+    while (stream->Read(&event)) {
+      if (event.has_code_received()) out.push_back(event.code_received().code());
+    }
+    EXPECT_TRUE(stream->Finish().ok());
+    return out;
+  };
+  EXPECT_EQ(codes(""), (std::vector<std::string>{"4417", "583920"})) << "the promotion gives none";
+  EXPECT_EQ(codes("whatsapp"), (std::vector<std::string>{"583920"}));
+  EXPECT_EQ(codes("^mybank$"), (std::vector<std::string>{"4417"}));
+}
+
+TEST_F(GatewayTest, ABadSenderPatternIsNamed) {
+  const v1::PhoneNumber number = Acquire();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::AwaitCodeRequest req;
+  req.set_number_id(number.id());
+  req.set_sender_pattern("(What");
+  auto stream = stub_->AwaitCode(&ctx, req);
+  v1::AwaitCodeEvent event;
+  EXPECT_FALSE(stream->Read(&event));
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      s.error_message().rfind("invalid AwaitCode request: sender_pattern must be a valid RE2", 0),
+      0u)
+      << s.error_message();
+}
+
 }  // namespace
 }  // namespace ismscode::gateway
