@@ -26,6 +26,7 @@ std::string ReadFile(const std::string& path) {
 grpc::Status ListCountries(v1::VerificationService::Stub& stub,
                            const std::vector<std::pair<std::string, std::string>>& metadata) {
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
   for (const auto& [k, v] : metadata) ctx.AddMetadata(k, v);
   v1::ListCountriesResponse resp;
   return stub.ListCountries(&ctx, {}, &resp);
@@ -36,6 +37,7 @@ class GatewayAccessTest : public GatewayTest {
   grpc::Status AcquireWith(const std::vector<std::pair<std::string, std::string>>& metadata,
                            v1::AcquireNumberResponse* resp) {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
     for (const auto& [k, v] : metadata) ctx.AddMetadata(k, v);
     v1::AcquireNumberRequest req;
     req.set_country("US");
@@ -72,6 +74,7 @@ TEST_F(GatewayAccessTest, CallerTokensAreRequiredWhenConfigured) {
   // Health probes need no token.
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext hctx;
+  hctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   grpc::health::v1::HealthCheckResponse hresp;
   EXPECT_TRUE(health->Check(&hctx, {}, &hresp).ok());
   // And no token reached the metrics.
@@ -108,6 +111,7 @@ TEST_F(GatewayAccessTest, CallerKeysBuyAndPollOnTheirOwnAccount) {
   // The caller's number is invisible to other keys...
   {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::AwaitCodeRequest req;
     req.set_number_id(theirs.number().id());
     auto stream = stub_->AwaitCode(&ctx, req);
@@ -117,6 +121,7 @@ TEST_F(GatewayAccessTest, CallerKeysBuyAndPollOnTheirOwnAccount) {
   }
   // ...and its own key polls it.
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   ctx.AddMetadata("x-ismscode-api-key", "key-bravo-0002");
   v1::AwaitCodeRequest req;
   req.set_number_id(theirs.number().id());
@@ -229,6 +234,7 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   v1::AcquireNumberResponse resp;
   {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::AcquireNumberRequest req;
     req.set_country("usa");
     req.set_service("google");
@@ -236,6 +242,7 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   }
   {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::AcquireNumberRequest req;
     req.set_country("CA");
     req.set_service("whatsapp");
@@ -243,6 +250,7 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   }
   {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::AwaitCodeRequest req;
     req.set_number_id(first.id());
     auto stream = stub_->AwaitCode(&ctx, req);
@@ -255,6 +263,7 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   }
   {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::AwaitCodeRequest req;
     req.set_number_id(second.id());
     req.set_code_pattern("NEVER-(\\d+)");
@@ -269,6 +278,7 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   {
     grpc::GenericStub generic(channel_);
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     grpc::Slice empty("");
     grpc::ByteBuffer in(&empty, 1), out;
     std::mutex m;
@@ -357,6 +367,37 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   EXPECT_EQ(m.find(first.id()), std::string::npos);
   EXPECT_EQ(m.find(first.phone().substr(1)), std::string::npos);
   EXPECT_EQ(m.find("evil"), std::string::npos);
+}
+
+TEST_F(GatewayAccessTest, ANumberIdTheUpstreamReissuesInheritsNothing) {
+  // The upstream restarts (the mock's reset replays its seed) and sells the same id to
+  // another key: the new owner may watch it, the old one may not.
+  GatewayOptions o = DefaultOptions();
+  o.allow_caller_keys = true;
+  Restart(o);
+  v1::AcquireNumberResponse ours, theirs;
+  ASSERT_TRUE(AcquireWith({}, &ours).ok());
+  mock_.Control("POST", "reset");
+  mock_.Control("PATCH", "accounts/key-bravo-0002", {{"rate_limit", "off"}});
+  ASSERT_TRUE(AcquireWith({{"x-ismscode-api-key", "key-bravo-0002"}}, &theirs).ok());
+  ASSERT_EQ(theirs.number().id(), ours.number().id()) << "the same id, re-issued";
+  EXPECT_FALSE(theirs.replayed());
+  auto first_event = [&](const std::vector<std::pair<std::string, std::string>>& metadata) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    for (const auto& [k, v] : metadata) ctx.AddMetadata(k, v);
+    v1::AwaitCodeRequest req;
+    req.set_number_id(theirs.number().id());
+    req.mutable_timeout()->set_nanos(100'000'000);
+    auto stream = stub_->AwaitCode(&ctx, req);
+    v1::AwaitCodeEvent event;
+    while (stream->Read(&event)) {
+    }
+    return ReasonOf(stream->Finish());
+  };
+  EXPECT_EQ(first_event({{"x-ismscode-api-key", "key-bravo-0002"}}), "CODE_WAIT_TIMEOUT")
+      << "the new owner watches it";
+  EXPECT_EQ(first_event({}), "NUMBER_NOT_FOUND") << "the old owner's key no longer sees it";
 }
 
 }  // namespace

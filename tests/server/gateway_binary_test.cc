@@ -38,6 +38,7 @@ TEST(GatewayBinary, BundledMockServesAndSigtermStopsCleanly) {
   auto stub = v1::VerificationService::NewStub(grpc::CreateChannel(
       listening["grpc"].get<std::string>(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AcquireNumberRequest req;
   req.set_country("GB");
   req.set_service("telegram");
@@ -76,6 +77,7 @@ TEST(GatewayBinary, TokenFileGuardsCallsAndNoSecretIsLogged) {
       listening["grpc"].get<std::string>(), grpc::InsecureChannelCredentials()));
   for (const char* token : {"", "secret-token-cccc", "secret-token-bbbb"}) {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     if (*token) ctx.AddMetadata("authorization", std::string("Bearer ") + token);
     v1::ListServicesResponse resp;
     stub->ListServices(&ctx, {}, &resp);

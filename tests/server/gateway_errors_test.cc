@@ -73,6 +73,7 @@ TEST_F(GatewayErrorsTest, InvalidCountryAndServiceNameTheField) {
 
 TEST_F(GatewayErrorsTest, LocalValidationListsEveryBadField) {
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AcquireNumberRequest req;
   req.set_country("usa");
   req.set_service("Google");
@@ -158,6 +159,7 @@ TEST_F(GatewayErrorsTest, UpstreamFaultsOnReads) {
     SCOPED_TRACE(fault);
     Fault({{"kind", fault}, {"endpoint", "countries"}, {"count", 1}});
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::ListCountriesResponse resp;
     const grpc::Status s = stub_->ListCountries(&ctx, {}, &resp);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -165,6 +167,7 @@ TEST_F(GatewayErrorsTest, UpstreamFaultsOnReads) {
   }
   Fault({{"kind", "malformed_json"}, {"endpoint", "services"}, {"count", 1}});
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::ListServicesResponse resp;
   const grpc::Status s = stub_->ListServices(&ctx, {}, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
@@ -174,6 +177,7 @@ TEST_F(GatewayErrorsTest, UpstreamFaultsOnReads) {
 TEST_F(GatewayErrorsTest, TransientFaultsAreRetriedWithinMaxWait) {
   Fault({{"kind", "http_503"}, {"endpoint", "numbers.request"}, {"count", 2}});
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AcquireNumberRequest req;
   req.set_country("US");
   req.set_service("google");
@@ -186,6 +190,7 @@ TEST_F(GatewayErrorsTest, TransientFaultsAreRetriedWithinMaxWait) {
 TEST_F(GatewayErrorsTest, FallbackCountriesOverGrpc) {
   mock_.Control("PATCH", "offers/GB/whatsapp", {{"stock", 0}});
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AcquireNumberRequest req;
   req.set_country("CA");
   req.set_service("whatsapp");
@@ -206,6 +211,7 @@ TEST_F(GatewayErrorsTest, IdempotentAcquireUnderConcurrentDuplicates) {
   for (int i = 0; i < kCallers; ++i) {
     callers.emplace_back([&, i] {
       grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       v1::AcquireNumberRequest req;
       req.set_country("US");
       req.set_service("google");
@@ -236,6 +242,7 @@ TEST_F(GatewayErrorsTest, NumberExpiredEndsTheStream) {
   mock_.Control("PATCH", "accounts/key-alpha-0001", {{"rate_limit", "off"}});
   const v1::PhoneNumber number = Acquire();
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AwaitCodeRequest req;
   req.set_number_id(number.id());
   req.mutable_timeout()->set_seconds(60);

@@ -67,6 +67,7 @@ TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
   for (int i = 0; i < kStreams; ++i) {
     watchers.emplace_back([&, i] {
       grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
       v1::AwaitCodeRequest req;
       req.set_number_id(ids[i]);
       req.mutable_timeout()->set_seconds(60);

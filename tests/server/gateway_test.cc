@@ -111,6 +111,7 @@ TEST_F(GatewayTest, UpstreamTroubleShowsInHeartbeatsAndPollingCarriesOn) {
 TEST_F(GatewayTest, TimeoutEndsTheStream) {
   const v1::PhoneNumber number = Acquire();
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AwaitCodeRequest req;
   req.set_number_id(number.id());
   req.mutable_timeout()->set_nanos(200'000'000);
@@ -131,6 +132,7 @@ TEST_F(GatewayTest, FollowAndReceivedAfter) {
   const v1::PhoneNumber number = Acquire("US", "amazon");
   mock_.AdvanceSeconds(40);  // both SMS visible: at +5 s and +35 s
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AwaitCodeRequest req;
   req.set_number_id(number.id());
   req.set_follow(true);
@@ -152,6 +154,7 @@ TEST_F(GatewayTest, FollowAndReceivedAfter) {
 TEST_F(GatewayTest, ClientCancelEndsTheStreamAndTheServerCarriesOn) {
   const v1::PhoneNumber number = Acquire();
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::AwaitCodeRequest req;
   req.set_number_id(number.id());
   auto stream = stub_->AwaitCode(&ctx, req);
@@ -163,6 +166,7 @@ TEST_F(GatewayTest, ClientCancelEndsTheStreamAndTheServerCarriesOn) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
   // Another caller can still wait on the same number and get its code.
   grpc::ClientContext again;
+  again.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto second = stub_->AwaitCode(&again, req);
   ASSERT_TRUE(second->Read(&event));
   mock_.AdvanceSeconds(10);
@@ -245,19 +249,22 @@ TEST_F(GatewayTest, HealthIsNotServingWhileDrainingAndCallsInFlightFinish) {
   grpc::Status bought_status;
   std::thread buyer([&] {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::AcquireNumberRequest req;
     req.set_country("US");
     req.set_service("google");
     bought_status = stub_->AcquireNumber(&ctx, req, &bought);
   });
   // Wait until the purchase is at the mock (the journal records it on arrival).
-  while (testing::Body(mock_.Control("GET", "journal"))["entries"].empty()) {
+  for (int i = 0; testing::Body(mock_.Control("GET", "journal"))["entries"].empty(); ++i) {
+    ASSERT_LT(i, 100000) << "the purchase never reached the mock";
   }
   std::thread stopper([&] { gateway_->Shutdown(); });
   auto health = grpc::health::v1::Health::NewStub(channel_);
   bool saw_not_serving = false;
   for (;;) {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     grpc::health::v1::HealthCheckResponse resp;
     if (!health->Check(&ctx, {}, &resp).ok()) break;  // the server has stopped
     if (resp.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING) {
@@ -274,6 +281,7 @@ TEST_F(GatewayTest, HealthIsNotServingWhileDrainingAndCallsInFlightFinish) {
 TEST_F(GatewayTest, HealthAndReflectionAnswer) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   grpc::health::v1::HealthCheckResponse resp;
   ASSERT_TRUE(health->Check(&ctx, {}, &resp).ok());
   EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
