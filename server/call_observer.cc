@@ -6,6 +6,7 @@
 #include <string>
 
 #include "mock/process.h"
+#include "server/errors.h"
 
 namespace ismscode::gateway {
 
@@ -59,11 +60,21 @@ class CallObserver final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       metrics_.MessageReceived(type_, method_);
+      // gRPC could not parse the request (a proto3 string that is not UTF-8): the
+      // status it would send says nothing useful, so the error table's is sent instead.
+      unreadable_ = methods->GetRecvMessage() == nullptr;
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       metrics_.MessageSent(type_, method_);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      if (unreadable_ && !methods->GetSendStatus().ok()) {
+        methods->ModifySendStatus(
+            GatewayError{.reason = Reason::kInvalidArgument,
+                         .message = "the request is not a valid message: a string field holds "
+                                    "bytes that are not UTF-8"}
+                .ToStatus());
+      }
       const grpc::Status status = methods->GetSendStatus();
       Handled(status.error_code(), status.error_message());
     }
@@ -93,6 +104,7 @@ class CallObserver final : public grpc::experimental::Interceptor {
   const std::string method_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   bool handled_ = false;
+  bool unreadable_ = false;
 };
 
 class CallObserverFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {

@@ -1,6 +1,9 @@
 // Every row of DESIGN.md's error table, over real gRPC, with its google.rpc.Status
 // details read back as any client would; and upstream faults ending in the right status.
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
+
+#include <future>
 
 #include "tests/server/gateway_fixture.h"
 
@@ -394,6 +397,28 @@ TEST_F(GatewayErrorsTest, TheUpstreamsOwnWordsNeverReachTheCaller) {
   const grpc::Status s = AcquireStatus("US", "google");
   EXPECT_EQ(Read(s).reason, "INSUFFICIENT_BALANCE");
   EXPECT_EQ(s.error_message(), "upstream answered 402 insufficient_balance");
+}
+
+TEST_F(GatewayErrorsTest, InvalidUtf8InAStringFieldIsAnInvalidArgument) {
+  // A proto3 string must be UTF-8; a client that sends other bytes gets a clear
+  // INVALID_ARGUMENT, not an unexplained failure.
+  for (const char* method : {"AcquireNumber", "AwaitCode"}) {
+    SCOPED_TRACE(method);
+    grpc::GenericStub generic(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    // Field 1 (country, number_id) = FF FE.
+    const std::string bytes = "\x0a\x02\xff\xfe";
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer in(&slice, 1), out;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&ctx, std::string("/ismscode.harness.v1.VerificationService/") + method, {},
+                      &in, &out, [&](grpc::Status s) { done.set_value(s); });
+    const grpc::Status s = done.get_future().get();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_EQ(Read(s).reason, "INVALID_ARGUMENT");
+    EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
+  }
 }
 
 }  // namespace
