@@ -11,6 +11,9 @@
 //     memory, thread count, and CPU while nothing is due.
 //   build/bench/gateway_bench delay [--numbers N] [--poll-interval-ms MS]
 //     From an SMS becoming visible upstream to its CodeReceived event at the client.
+//   build/bench/gateway_bench churn [--streams N]
+//     N AwaitCode streams opened and cancelled, 1,000 at a time, on 1,000 numbers: the
+//     gateway's resident memory along the way (a cancelled stream must leave nothing).
 //
 // streams and delay run the mock in this process; everything shares the machine's cores.
 #include <grpcpp/grpcpp.h>
@@ -475,29 +478,39 @@ std::vector<std::string> AcquireMany(const std::string& target, int n) {
   return ids;
 }
 
-int BenchStreams(const Flags& f) {
-  Mock mock;
-  setenv("ISMSCODE_API_KEY", kKey, 1);
-  // Nothing is due while we measure: each number is polled when its first watcher comes,
-  // then not for ten minutes.
-  ismscode::testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0",
-                                    "--upstream", mock.api(), "--metrics-listen", "off",
-                                    "--no-call-logs", "--rate-limit", "100000000",
-                                    "--poll-interval-ms", "600000"});
+// ismscode-gateway as a child process in front of `mock`, where nothing is due while we
+// measure: each number is polled when its first watcher comes, then not for ten minutes.
+struct QuietGateway {
+  ismscode::testing::Subprocess process;
   std::string target;
   pid_t pid = 0;
-  while (auto line = gw.ReadStderrLine()) {
-    const json j = json::parse(*line, nullptr, false);
-    if (j.is_object() && j["msg"] == "ismscode-gateway listening") {
-      target = j["grpc"];
-      pid = j.value("pid", 0);
-      break;
+
+  explicit QuietGateway(const Mock& mock)
+      : process((setenv("ISMSCODE_API_KEY", kKey, 1),
+                 std::vector<std::string>{ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0",
+                                          "--upstream", mock.api(), "--metrics-listen", "off",
+                                          "--no-call-logs", "--rate-limit", "100000000",
+                                          "--poll-interval-ms", "600000"})) {
+    while (auto line = process.ReadStderrLine()) {
+      const json j = json::parse(*line, nullptr, false);
+      if (j.is_object() && j["msg"] == "ismscode-gateway listening") {
+        target = j["grpc"];
+        pid = j.value("pid", 0);
+        break;
+      }
     }
+    if (!ok()) std::fprintf(stderr, "the gateway did not start\n");
   }
-  if (target.empty() || pid == 0) {
-    std::fprintf(stderr, "the gateway did not start\n");
-    return 1;
-  }
+  bool ok() const { return !target.empty() && pid != 0; }
+};
+
+int BenchStreams(const Flags& f) {
+  Mock mock;
+  QuietGateway started(mock);
+  if (!started.ok()) return 1;
+  ismscode::testing::Subprocess& gw = started.process;
+  const std::string target = started.target;
+  const pid_t pid = started.pid;
   const long rss_start = ProcStatus(pid, "VmRSS");
   const long threads_start = ProcStatus(pid, "Threads");
   const auto t0 = Clock::now();
@@ -553,6 +566,60 @@ int BenchStreams(const Flags& f) {
   std::printf("  CPU while idle (10 s, no poll due): %.2f%% of one core\n", idle_cpu * 100);
   std::printf("  client cancelled all: %d of %d ended CANCELLED\n", shared.cancelled, f.streams);
   std::printf("  SIGTERM to exit: %.0f ms (exit code %d)\n", stop_s * 1000, exit_code);
+  return 0;
+}
+
+int BenchChurn(const Flags& f) {
+  Mock mock;
+  QuietGateway started(mock);
+  if (!started.ok()) return 1;
+  // One number per stream of a batch: each stream then gets its first event at once (a
+  // new poll loop polls immediately), which is how the client knows it is open.
+  constexpr int kNumbers = 1000, kBatch = 1000, kChannels = 16;
+  const std::vector<std::string> ids = AcquireMany(started.target, kNumbers);
+  std::vector<std::unique_ptr<v1::VerificationService::Stub>> stubs;
+  for (int c = 0; c < kChannels; ++c) {
+    stubs.push_back(v1::VerificationService::NewStub(OwnChannel(started.target, c)));
+  }
+  std::printf(
+      "gateway_bench churn: %d AwaitCode streams (timeout 3600 s), opened "
+      "and cancelled %d at a time on %d numbers\n",
+      f.streams, kBatch, kNumbers);
+  std::printf("  %10s %10s\n", "streams", "RSS MB");
+  std::printf("  %10d %10.1f\n", 0, ProcStatus(started.pid, "VmRSS") / 1024.0);
+  const auto t0 = Clock::now();
+  int cancelled = 0;
+  for (int done = 0; done < f.streams;) {
+    Watch::Shared shared;
+    std::vector<std::unique_ptr<Watch>> batch;
+    const int n = std::min(kBatch, f.streams - done);
+    for (int i = 0; i < n; ++i) {
+      batch.push_back(std::make_unique<Watch>(*stubs[i % kChannels], ids[i % kNumbers], i, shared));
+    }
+    {
+      std::unique_lock lock(shared.mutex);
+      if (!shared.changed.wait_for(lock, 30s, [&] { return shared.started == n; })) {
+        std::printf("  stuck: %d of %d streams saw their first event after 30 s\n",
+                    shared.started, n);
+        return 1;
+      }
+    }
+    for (auto& w : batch) w->Cancel();
+    {
+      std::unique_lock lock(shared.mutex);
+      shared.changed.wait(lock, [&] { return shared.done == n; });
+    }
+    cancelled += shared.cancelled;
+    done += n;
+    if (done % (f.streams / 10 > 0 ? f.streams / 10 : 1) < kBatch || done == f.streams) {
+      std::printf("  %10d %10.1f\n", done, ProcStatus(started.pid, "VmRSS") / 1024.0);
+    }
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("  %d of %d ended CANCELLED; %.0f streams/s; peak RSS %.1f MB\n", cancelled,
+              f.streams, f.streams / s, ProcStatus(started.pid, "VmHWM") / 1024.0);
+  started.process.Signal(SIGTERM);
+  started.process.Wait();
   return 0;
 }
 
@@ -651,6 +718,8 @@ int main(int argc, char** argv) {
   if (mode == "acquire") return BenchAcquire(f);
   if (mode == "streams") return BenchStreams(f);
   if (mode == "delay") return BenchDelay(f);
-  std::fprintf(stderr, "usage: gateway_bench acquire|streams|delay [flags] (see the source)\n");
+  if (mode == "churn") return BenchChurn(f);
+  std::fprintf(stderr,
+               "usage: gateway_bench acquire|streams|delay|churn [flags] (see the source)\n");
   return 2;
 }

@@ -1,6 +1,7 @@
 #include "server/poll_hub.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "server/metrics.h"
 
@@ -22,12 +23,15 @@ PollHub::PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options 
       metrics_(metrics) {}
 
 void PollHub::Erase(Entries::iterator it) {
+  if (it->second.timer) runtime_.cancel(*it->second.timer);
   entries_.erase(it);
   if (metrics_) metrics_->WatchEnded();
 }
 
 void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher) {
   uint64_t start = 0;
+  std::optional<PollReport> known;
+  std::vector<UpstreamSms> sms;
   {
     std::lock_guard lock(mutex_);
     auto [it, created] = entries_.try_emplace(number.id);
@@ -36,11 +40,22 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
       if (metrics_) metrics_->WatchStarted();
       e.number = number;
       e.loop = start = next_loop_++;
+    } else if (e.polls > 0) {
+      sms = e.sms;
+      known = PollReport{.polls = e.polls,
+                         .next_poll_at = e.next_poll_at,
+                         .last_error = e.last_error,
+                         .waiting_for_budget = e.state == Entry::State::kQueued};
     }
     e.watchers.push_back(watcher);
   }
-  // The first watcher starts the loop with an immediate poll.
-  if (start) PollDue(number.id, start);
+  // The first watcher starts the loop with an immediate poll; a later one hears now
+  // what the loop knows.
+  if (start) return PollDue(number.id, start);
+  if (known) {
+    known->sms = &sms;
+    watcher->OnPoll(*known);
+  }
 }
 
 void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
@@ -94,8 +109,23 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
     }
     it->second.ticket = ticket;
   }
-  runtime_.at(runtime_.now() + options_.interval,
-              [this, number_id, loop] { Heartbeat(number_id, loop); });
+  ArmTimer(number_id, loop, [this, number_id, loop] { Heartbeat(number_id, loop); });
+}
+
+void PollHub::ArmTimer(const std::string& number_id, uint64_t loop, Runtime::Task task) {
+  const Runtime::TimerId timer = runtime_.at(runtime_.now() + options_.interval, std::move(task));
+  std::optional<Runtime::TimerId> stale;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop) {
+      stale = timer;  // the loop ended meanwhile
+    } else {
+      stale = std::exchange(it->second.timer, timer);
+    }
+  }
+  // A replaced timer has run already (it is what armed this one) or is not needed.
+  if (stale) runtime_.cancel(*stale);
 }
 
 void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
@@ -117,8 +147,7 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
   report.waiting_for_budget = true;
   report.next_poll_at = WallClockIn(options_.interval);
   for (const auto& w : watchers) w->OnPoll(report);
-  runtime_.at(runtime_.now() + options_.interval,
-              [this, number_id, loop] { Heartbeat(number_id, loop); });
+  ArmTimer(number_id, loop, [this, number_id, loop] { Heartbeat(number_id, loop); });
 }
 
 BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop) {
@@ -157,6 +186,8 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     Entry& e = it->second;
     ++e.polls;
     e.state = Entry::State::kIdle;
+    e.last_error = report.last_error;
+    e.next_poll_at = report.next_poll_at;
     // The upstream lists every SMS the number received; keep the longest list seen, so a
     // flaky answer never makes a delivered SMS disappear.
     if (result.ok() && result.value->size() >= e.sms.size()) e.sms = std::move(*result.value);
@@ -170,8 +201,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     report.sms = &sms;
     for (const auto& w : watchers) w->OnPoll(report);
     if (!watchers.empty() && !report.fatal) {
-      runtime_.at(runtime_.now() + options_.interval,
-                  [this, number_id, loop] { PollDue(number_id, loop); });
+      ArmTimer(number_id, loop, [this, number_id, loop] { PollDue(number_id, loop); });
     }
   };
   return answer;

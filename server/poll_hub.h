@@ -58,6 +58,8 @@ class PollHub {
   PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,
           GatewayMetrics* metrics = nullptr);
 
+  // A watcher that joins a running loop is told at once what the loop knows (the SMS so
+  // far: a code that is already there arrives without waiting for the next poll).
   void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher);
   void Remove(const std::string& number_id, const PollWatcher* watcher);
   // Numbers with a poll loop now.
@@ -70,8 +72,13 @@ class PollHub {
     std::vector<std::shared_ptr<PollWatcher>> watchers;
     int polls = 0;
     std::vector<UpstreamSms> sms;
+    std::string last_error;  // of the last poll
+    SystemTime next_poll_at;
     enum class State { kIdle, kQueued, kPolling } state = State::kIdle;
     BudgetGate::Ticket ticket = 0;  // while queued
+    // The loop's next timer (next poll, or next heartbeat while queued): cancelled when
+    // the loop ends, so an ended loop holds nothing until its timer would have come due.
+    std::optional<Runtime::TimerId> timer;
   };
   using Entries = std::unordered_map<std::string, Entry>;
 
@@ -79,6 +86,8 @@ class PollHub {
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
   void Erase(Entries::iterator it);  // REQUIRES: mutex_ held
+  // Sets `loop`'s next timer for number_id, replacing the one it had.
+  void ArmTimer(const std::string& number_id, uint64_t loop, Runtime::Task task);
 
   Upstream& upstream_;
   BudgetGate& gate_;

@@ -110,10 +110,12 @@ void WorkerPool::Stop() {
 }
 
 Runtime MakeRuntime(Scheduler& scheduler, WorkerPool& workers) {
-  return Runtime{.run = [&workers](Runtime::Task task) { return workers.Post(std::move(task)); },
-                 .at = [&scheduler](Runtime::Clock::time_point when,
-                                    Runtime::Task task) { scheduler.At(when, std::move(task)); },
-                 .now = [] { return Runtime::Clock::now(); }};
+  return Runtime{
+      .run = [&workers](Runtime::Task task) { return workers.Post(std::move(task)); },
+      .at = [&scheduler](Runtime::Clock::time_point when,
+                         Runtime::Task task) { return scheduler.At(when, std::move(task)); },
+      .cancel = [&scheduler](Runtime::TimerId timer) { scheduler.Cancel(timer); },
+      .now = [] { return Runtime::Clock::now(); }};
 }
 
 }  // namespace ismscode::gateway

@@ -21,8 +21,7 @@ class Scheduler {
   using Clock = std::chrono::steady_clock;
   using Task = std::function<void()>;
 
-  // When it is due, and a sequence number: FIFO among equal times.
-  using TimerId = std::pair<Clock::time_point, uint64_t>;
+  using TimerId = Runtime::TimerId;
 
   Scheduler();
   ~Scheduler();  // Stop()

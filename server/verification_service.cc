@@ -95,10 +95,13 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   void Start() {
     service_.metrics_.AwaitStarted();
     std::weak_ptr<AwaitReactor> weak = shared_from_this();
-    std::lock_guard lock(mu_);
-    deadline_timer_ = service_.scheduler_.At(p_.deadline, [weak] {
-      if (auto self = weak.lock()) self->OnDeadline();
-    });
+    {
+      std::lock_guard lock(mu_);
+      deadline_timer_ = service_.scheduler_.At(p_.deadline, [weak] {
+        if (auto self = weak.lock()) self->OnDeadline();
+      });
+    }
+    // Not under mu_: a running loop tells a new watcher what it knows at once (OnPoll).
     service_.hub_.Add(p_.number, shared_from_this());
   }
 

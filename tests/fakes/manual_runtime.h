@@ -50,7 +50,18 @@ class ManualRuntime {
                    .at =
                        [this](Clock::time_point when, Runtime::Task task) {
                          std::lock_guard lock(mu_);
-                         timers_.emplace(std::make_pair(when, seq_++), std::move(task));
+                         const Runtime::TimerId id{when, seq_++};
+                         timers_.emplace(id, std::move(task));
+                         return id;
+                       },
+                   .cancel =
+                       [this](Runtime::TimerId id) {
+                         Runtime::Task dropped;  // destroyed outside the lock
+                         std::lock_guard lock(mu_);
+                         auto it = timers_.find(id);
+                         if (it == timers_.end()) return;
+                         dropped = std::move(it->second);
+                         timers_.erase(it);
                        },
                    .now = [this] { return now(); }};
   }
@@ -90,7 +101,7 @@ class ManualRuntime {
  private:
   mutable std::mutex mu_;
   Clock::time_point now_ = Clock::time_point{} + std::chrono::hours(1);
-  std::multimap<std::pair<Clock::time_point, uint64_t>, Runtime::Task> timers_;
+  std::map<Runtime::TimerId, Runtime::Task> timers_;
   uint64_t seq_ = 0;
   bool stopped_ = false;
   const Work work_;

@@ -34,6 +34,7 @@ class AcquirerTest : public ::testing::Test {
                               },
                           .at =
                               [this](Runtime::Clock::time_point when, Runtime::Task task) {
+                                const Runtime::TimerId id{when, 0};
                                 Runtime::Clock::duration d{};
                                 {
                                   std::lock_guard lock(time_mutex_);
@@ -43,7 +44,9 @@ class AcquirerTest : public ::testing::Test {
                                 }
                                 mock_.AdvanceSeconds(std::chrono::duration<double>(d).count());
                                 task();
+                                return id;
                               },
+                          .cancel = [](Runtime::TimerId) {},
                           .now =
                               [this] {
                                 std::lock_guard lock(time_mutex_);

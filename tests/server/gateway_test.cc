@@ -374,5 +374,40 @@ TEST_F(GatewayTest, ABadSenderPatternIsNamed) {
       << s.error_message();
 }
 
+TEST_F(GatewayTest, ALateWatcherGetsACodeAlreadySeenWithoutWaitingForThePoll) {
+  GatewayOptions o = DefaultOptions();
+  o.poll_interval = std::chrono::minutes(10);  // no second poll during this test
+  Restart(o);
+  const v1::PhoneNumber number = Acquire("US", "whatsapp");
+  mock_.Control("POST", "numbers/" + number.id() + "/sms",
+                {{"from", "WhatsApp"}, {"text", "Your WhatsApp code: 583-920"}});
+  v1::AwaitCodeEvent event;
+  {
+    AwaitStream first = OpenAwait(number.id());
+    SkipHeartbeats(*first, event);
+    ASSERT_TRUE(event.has_code_received());
+    EXPECT_TRUE(first->Finish().ok());
+  }
+  // A second test process watching the same number (its loop still runs for a watcher
+  // that follows): the code comes from what the loop already saw.
+  grpc::ClientContext follow_ctx;
+  follow_ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::AwaitCodeRequest follow;
+  follow.set_number_id(number.id());
+  follow.set_follow(true);
+  follow.mutable_timeout()->set_seconds(5);
+  auto follower = stub_->AwaitCode(&follow_ctx, follow);
+  ASSERT_TRUE(follower->Read(&event));  // the follower's own first poll
+  AwaitStream late = OpenAwait(number.id());
+  SkipHeartbeats(*late, event);
+  ASSERT_TRUE(event.has_code_received()) << "at once, not in ten minutes";
+  EXPECT_EQ(event.code_received().code(), "583920");
+  EXPECT_TRUE(late->Finish().ok());
+  follow_ctx.TryCancel();
+  while (follower->Read(&event)) {
+  }
+  follower->Finish();
+}
+
 }  // namespace
 }  // namespace ismscode::gateway

@@ -53,10 +53,11 @@ TEST_F(PollHubTest, ManyWatchersOnePollLoop) {
   hub_.Add(Number(), a);
   hub_.Add(Number(), b);
   EXPECT_EQ(upstream_.polls(), 1) << "the first watcher polls at once";
+  EXPECT_EQ(b->reports.size(), 1u) << "b hears at once what the loop knows";
   clock_.Advance(5s);
   EXPECT_EQ(upstream_.polls(), 2);
   EXPECT_EQ(a->reports.size(), 2u);
-  EXPECT_EQ(b->reports.size(), 1u) << "b joined after the first poll";
+  EXPECT_EQ(b->reports.size(), 2u);
 }
 
 TEST_F(PollHubTest, HeartbeatsKeepComingWhileAPollWaitsForBudget) {
@@ -124,6 +125,16 @@ TEST_F(PollHubTest, A429OnAPollPausesTheKey) {
   EXPECT_EQ(upstream_.polls(), 1) << "paused for Retry-After";
   clock_.Advance(1s);
   EXPECT_EQ(upstream_.polls(), 2);
+}
+
+TEST_F(PollHubTest, ALateWatcherGetsTheSmsAlreadySeenWithoutWaiting) {
+  upstream_.SetSms("num-1", {{.from = "WhatsApp", .text = "Your code: 583-920"}});
+  auto first = std::make_shared<Recorder>(), late = std::make_shared<Recorder>();
+  hub_.Add(Number(), first);
+  hub_.Add(Number(), late);
+  ASSERT_EQ(late->reports.size(), 1u);
+  EXPECT_EQ(late->reports[0].sms, 1u);
+  EXPECT_EQ(upstream_.polls(), 1) << "and no extra poll for it";
 }
 
 }  // namespace
