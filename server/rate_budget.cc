@@ -24,7 +24,24 @@ int DefaultReserve(int limit, int given) { return given >= 0 ? given : std::max(
 RateBudget::RateBudget(Options options)
     : options_(options),
       reserve_for_acquire_(DefaultReserve(options.limit, options.reserve_for_acquire)),
-      reserve_for_polls_(DefaultReserve(options.limit, options.reserve_for_polls)) {}
+      reserve_for_polls_(DefaultReserve(options.limit, options.reserve_for_polls)),
+      burst_(options.burst > 0 ? options.burst : std::max(1.0, options.limit / 6.0)),
+      tokens_per_second_(options.limit /
+                         std::max(1e-9, std::chrono::duration<double>(options.window).count())) {}
+
+RateBudget::Clock::duration RateBudget::Pace(Key& k, Clock::time_point now) const {
+  if (k.tokens < 0) {
+    k.tokens = burst_;
+    k.refilled = now;
+  } else if (now > k.refilled) {
+    const double elapsed = std::chrono::duration<double>(now - k.refilled).count();
+    k.tokens = std::min(burst_, k.tokens + elapsed * tokens_per_second_);
+    k.refilled = now;
+  }
+  if (k.tokens >= 1) return Clock::duration::zero();
+  return std::chrono::ceil<Clock::duration>(
+      std::chrono::duration<double>((1 - k.tokens) / tokens_per_second_));
+}
 
 int RateBudget::Floor(Purpose purpose) const {
   // Never all of a small budget, or the lower purposes would starve for good.
@@ -58,26 +75,36 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
   Expire(k, now);
   const int used = static_cast<int>(k.unanswered.size() + k.answered.size());
   const int allowed = options_.limit - Floor(purpose);
-  if (used < allowed) {
+  const Clock::duration pace = Pace(k, now);
+  const bool paced = purpose != Purpose::kAcquire;
+  if (used < allowed && (!paced || pace == Clock::duration::zero())) {
     const SlotId slot = next_slot_++;
     k.unanswered.insert(slot);
+    k.tokens = std::max(0.0, k.tokens - 1);  // purchases take one only when there is one
     return {.slot = slot};
   }
+  if (used < allowed) return {.wait = pace};  // the window has room: only the pacer waits
   // The oldest answers leave the window first; an unanswered request leaves it no
   // sooner than `window` from now.
   const size_t must_leave = static_cast<size_t>(used - allowed + 1);
+  Clock::duration wait = options_.window;
   if (must_leave <= k.answered.size()) {
-    const auto leaves = *std::next(k.answered.begin(), static_cast<long>(must_leave - 1));
-    return {.wait = leaves + options_.window - now};
+    wait =
+        *std::next(k.answered.begin(), static_cast<long>(must_leave - 1)) + options_.window - now;
   }
-  return {.wait = options_.window};
+  return {.wait = paced ? std::max(wait, pace) : wait};
 }
 
 void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent) {
   std::lock_guard lock(mutex_);
   auto it = keys_.find(key);
   if (it == keys_.end() || it->second.unanswered.erase(slot) == 0) return;
-  if (sent) it->second.answered.insert(now);
+  Key& k = it->second;
+  if (sent) {
+    k.answered.insert(now);
+  } else {
+    k.tokens = std::min(burst_, k.tokens + 1);  // nothing went out: the pacer gets it back
+  }
 }
 
 void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {
@@ -92,7 +119,8 @@ void RateBudget::ForgetIdle(Clock::time_point now) {
   for (auto it = keys_.begin(); it != keys_.end();) {
     Key& k = it->second;
     Expire(k, now);
-    const bool idle = k.unanswered.empty() && k.answered.empty() && now >= k.paused_until;
+    const bool idle = k.unanswered.empty() && k.answered.empty() && now >= k.paused_until &&
+                      Pace(k, now) == Clock::duration::zero() && k.tokens >= burst_;
     it = idle ? keys_.erase(it) : std::next(it);
   }
 }

@@ -22,9 +22,13 @@ std::string_view PurposeName(Purpose purpose);
 // sliding) and however late a granted request reaches it. A request counts from the
 // moment its slot is taken until `window` after its answer came back (its arrival
 // upstream lies somewhere in between). Purchases may use every slot; polls leave
-// `reserve_for_acquire` of them; list calls leave `reserve_for_polls` more. A 429
-// pauses the key. Time is passed in, so the budget is tested without waiting.
-// Thread-safe.
+// `reserve_for_acquire` of them; list calls leave `reserve_for_polls` more.
+//
+// Polls and list calls are also paced by a token bucket (`burst` requests at once, then
+// limit/window a second), so that they spread over the window instead of spending it
+// in its first seconds and then waiting for all of it to pass. Purchases are not paced
+// (they take a token when there is one). A 429 pauses the key. Time is passed in, so
+// the budget is tested without waiting. Thread-safe.
 class RateBudget {
  public:
   using Clock = std::chrono::steady_clock;
@@ -35,6 +39,7 @@ class RateBudget {
     Clock::duration window = std::chrono::seconds(60);
     int reserve_for_acquire = -1;  // slots polls and lists leave; -1: max(1, limit / 20)
     int reserve_for_polls = -1;    // further slots lists leave; -1: max(1, limit / 20)
+    double burst = -1;             // the pacer's bucket; -1: max(1, limit / 6)
   };
 
   // Either a slot (the request may go now) or how long until one could be free: a
@@ -66,16 +71,22 @@ class RateBudget {
     std::set<SlotId> unanswered;
     std::multiset<Clock::time_point> answered;  // answer times still inside the window
     Clock::time_point paused_until;
+    double tokens = -1;  // the pacer's; -1: not started (a full bucket)
+    Clock::time_point refilled;
   };
 
   static constexpr size_t kSweepAbove = 1024;
   void ForgetIdle(Clock::time_point now);            // REQUIRES: mutex_ held
   void Expire(Key& k, Clock::time_point now) const;  // REQUIRES: mutex_ held
   int Floor(Purpose purpose) const;
+  // Refills the pacer to `now`; how long until it holds one token (zero when it does).
+  Clock::duration Pace(Key& k, Clock::time_point now) const;
 
   const Options options_;
   const int reserve_for_acquire_;
   const int reserve_for_polls_;
+  const double burst_;
+  const double tokens_per_second_;
   mutable std::mutex mutex_;
   SlotId next_slot_ = 1;
   mutable std::unordered_map<std::string, Key> keys_;

@@ -48,7 +48,9 @@ class BudgetGateTest : public ::testing::Test {
 
   fakes::ManualRuntime clock_;
   GatewayMetrics metrics_;
-  RateBudget budget_{{.limit = 4, .window = 60s, .reserve_for_acquire = 1, .reserve_for_polls = 1}};
+  // No pacing here (a bucket as large as the limit): the window's accounting alone.
+  RateBudget budget_{
+      {.limit = 4, .window = 60s, .reserve_for_acquire = 1, .reserve_for_polls = 1, .burst = 4}};
   BudgetGate gate_{budget_, clock_.runtime(), &metrics_};
   std::vector<std::string> ran_, refused_;
   std::chrono::milliseconds last_retry_after_{};

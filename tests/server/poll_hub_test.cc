@@ -43,7 +43,7 @@ class PollHubTest : public ::testing::Test {
 
   fakes::ManualRuntime clock_;
   fakes::FakeUpstream upstream_;
-  RateBudget budget_{{.limit = 3, .window = 60s, .reserve_for_acquire = 1}};
+  RateBudget budget_{{.limit = 3, .window = 60s, .reserve_for_acquire = 1, .burst = 3}};
   BudgetGate gate_{budget_, clock_.runtime()};
   PollHub hub_{upstream_, gate_, clock_.runtime(), {.interval = 5000ms}};
 };

@@ -72,7 +72,8 @@ TEST(RateBudget, NoWindowEverCarriesMoreThanTheLimitWhateverTheLatency) {
 }
 
 TEST(RateBudget, AllAtOnceThenTheOldestAnswerLeavesTheWindow) {
-  RateBudget budget({.limit = 3, .window = 10s, .reserve_for_acquire = 0, .reserve_for_polls = 0});
+  RateBudget budget(
+      {.limit = 3, .window = 10s, .reserve_for_acquire = 0, .reserve_for_polls = 0, .burst = 3});
   std::vector<RateBudget::SlotId> slots;
   for (int i = 0; i < 3; ++i) slots.push_back(*budget.TryTake("k", Purpose::kPoll, t0).slot);
   budget.Release("k", slots[0], t0 + 1s);
@@ -109,7 +110,8 @@ TEST(RateBudget, KeysHaveTheirOwnBudgets) {
 
 TEST(RateBudget, PurchasesThenPollsThenLists) {
   // 10 slots; polls leave 2 for purchases, lists leave 3 more for polls.
-  RateBudget budget({.limit = 10, .window = 60s, .reserve_for_acquire = 2, .reserve_for_polls = 3});
+  RateBudget budget(
+      {.limit = 10, .window = 60s, .reserve_for_acquire = 2, .reserve_for_polls = 3, .burst = 10});
   int lists = 0, polls = 0, purchases = 0;
   while (budget.TryTake("k", Purpose::kList, t0).slot) ++lists;
   while (budget.TryTake("k", Purpose::kPoll, t0).slot) ++polls;
@@ -150,6 +152,47 @@ TEST(RateBudget, IdleKeysAreForgottenOnceThereAreMany) {
   // A window later every answer has left: the next new key sweeps them away.
   budget.TryTake("late", Purpose::kPoll, t0 + 2s);
   EXPECT_EQ(budget.keys(), 1u);
+}
+
+TEST(RateBudget, PollsAndListsAreSpreadOverTheWindowPurchasesAreNot) {
+  // 60 a minute: a burst of 10 polls, then one a second; a purchase goes at once.
+  RateBudget budget({.limit = 60, .window = 60s});
+  int burst = 0;
+  for (std::optional<RateBudget::SlotId> slot;
+       (slot = budget.TryTake("k", Purpose::kPoll, t0).slot); ++burst) {
+    budget.Release("k", *slot, t0);
+  }
+  EXPECT_EQ(burst, 10);
+  auto d = budget.TryTake("k", Purpose::kPoll, t0);
+  ASSERT_FALSE(d.slot);
+  EXPECT_EQ(d.wait, 1s);
+  auto purchase = budget.TryTake("k", Purpose::kAcquire, t0).slot;
+  ASSERT_TRUE(purchase) << "purchases are not paced";
+  budget.Release("k", *purchase, t0);
+  EXPECT_FALSE(budget.TryTake("k", Purpose::kList, t0 + 999ms).slot);
+  auto list = budget.TryTake("k", Purpose::kList, t0 + 1s).slot;
+  ASSERT_TRUE(list);
+  budget.Release("k", *list, t0 + 1s);
+  // Over ten minutes of polls asked for every 100 ms: about one a second, never more
+  // than the window allows.
+  int polls = 0;
+  for (auto t = t0 + 1s; t < t0 + 601s; t += 100ms) {
+    if (auto slot = budget.TryTake("k", Purpose::kPoll, t).slot) {
+      budget.Release("k", *slot, t);
+      ++polls;
+    }
+  }
+  EXPECT_GE(polls, 560);
+  EXPECT_LE(polls, 600);
+}
+
+TEST(RateBudget, AnUnsentRequestGivesItsPacerTokenBack) {
+  RateBudget budget({.limit = 60, .window = 60s, .burst = 1});
+  auto slot = budget.TryTake("k", Purpose::kPoll, t0).slot;
+  ASSERT_TRUE(slot);
+  EXPECT_FALSE(budget.TryTake("k", Purpose::kPoll, t0).slot);
+  budget.Release("k", *slot, t0, /*sent=*/false);
+  EXPECT_TRUE(budget.TryTake("k", Purpose::kPoll, t0).slot);
 }
 
 }  // namespace
