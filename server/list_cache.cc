@@ -6,6 +6,8 @@ namespace {
 // Bounds what upstream lists can add to the label sets (a hostile upstream must not
 // grow the metrics either).
 constexpr size_t kMaxKnown = 2000;
+// Keys with a cached list beyond which expired lists are swept.
+constexpr size_t kMaxKeys = 1024;
 }  // namespace
 
 ListCache::ListCache(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options)
@@ -49,6 +51,13 @@ void ListCache::Get(std::unordered_map<std::string, Entry<T>>& entries, const st
   std::optional<T> fresh;
   {
     std::lock_guard lock(mutex_);
+    if (entries.size() >= kMaxKeys && !entries.count(key)) {
+      // Callers' own keys come and go: forget lists nobody asked for within a TTL.
+      const auto now = runtime_.now();
+      std::erase_if(entries, [&](const auto& entry) {
+        return entry.second.waiting.empty() && now - entry.second.fetched_at >= options_.ttl;
+      });
+    }
     Entry<T>& e = entries[key];
     if (e.list && runtime_.now() - e.fetched_at < options_.ttl) {
       fresh = e.list;

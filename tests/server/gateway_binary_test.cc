@@ -3,12 +3,20 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "tests/support/subprocess.h"
@@ -117,6 +125,122 @@ TEST(GatewayBinary, UpstreamWithoutKeyIsRefused) {
 TEST(GatewayBinary, BadFlagExits2) {
   testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--poll-interval-ms", "soon"});
   EXPECT_EQ(gw.Wait(), 2);
+}
+
+// A stopped upstream: it accepts connections and reads requests, and never answers.
+class SilentUpstream {
+ public:
+  SilentUpstream() {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(listener_, 64), 0);
+    socklen_t len = sizeof addr;
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] {
+      for (int fd; (fd = accept(listener_, nullptr, nullptr)) >= 0;) {
+        std::lock_guard lock(mu_);
+        readers_.emplace_back([this, fd] {
+          char buf[4096];
+          std::string seen;
+          for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) {
+            seen.append(buf, static_cast<size_t>(n));
+            for (size_t end; (end = seen.find("\r\n\r\n")) != std::string::npos;) {
+              seen.erase(0, end + 4);
+              std::lock_guard lock(mu_);
+              ++requests_;
+              changed_.notify_all();
+            }
+          }
+          close(fd);
+        });
+        fds_.push_back(fd);
+      }
+    });
+  }
+  ~SilentUpstream() {
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mu_);
+    for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    for (auto& t : readers_) t.join();
+  }
+  std::string api() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v3"; }
+  // Waits (at most 30 s) until `n` requests have arrived.
+  bool AwaitRequests(int n) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(30), [&] { return requests_ >= n; });
+  }
+  int requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  int listener_ = -1, port_ = 0;
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<std::thread> readers_;
+  std::vector<int> fds_;
+  int requests_ = 0;
+};
+
+TEST(GatewayBinary, SigtermWithAStoppedUpstreamSendsNothingNewAndExitsWithinTheGrace) {
+  // Budget of two a minute: the list prefetch takes one (and hangs), the first purchase
+  // the other (and hangs); the second purchase waits for budget.
+  SilentUpstream upstream;
+  setenv("ISMSCODE_API_KEY", "test-key-silent", 1);
+  testing::Subprocess gw({ISMSCODE_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--metrics-listen",
+                          "127.0.0.1:0", "--upstream", upstream.api(), "--rate-limit", "2"});
+  const json listening = ReadUntil(gw, "ismscode-gateway listening");
+  ASSERT_TRUE(listening.is_object());
+  auto stub = v1::VerificationService::NewStub(grpc::CreateChannel(
+      listening["grpc"].get<std::string>(), grpc::InsecureChannelCredentials()));
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::AcquireNumberRequest req;
+    v1::AcquireNumberResponse resp;
+    std::promise<grpc::Status> status;
+  } wire, queued;
+  auto acquire = [&](const char* country, Call& call) {
+    call.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    call.req.set_country(country);
+    call.req.set_service("google");
+    call.req.mutable_max_wait()->set_seconds(100);
+    stub->async()->AcquireNumber(&call.ctx, &call.req, &call.resp,
+                                 [&call](grpc::Status s) { call.status.set_value(s); });
+  };
+  acquire("US", wire);
+  ASSERT_TRUE(upstream.AwaitRequests(2)) << "a list call and a purchase on the wire";
+  acquire("GB", queued);
+  // The second purchase waits for the budget (the gateway counts it as throttled).
+  httplib::Client metrics("127.0.0.1", listening["metrics_port"].get<int>());
+  const std::string throttled =
+      R"(ismscode_throttled_total{purpose="acquire",source="rate_budget"} 1)";
+  for (int i = 0;; ++i) {
+    auto scrape = metrics.Get("/metrics");
+    if (scrape && scrape->body.find(throttled) != std::string::npos) break;
+    ASSERT_LT(i, 3000) << "the second purchase never waited for budget";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a condition, bounded
+  }
+
+  gw.Signal(SIGTERM);
+  const grpc::Status q = queued.status.get_future().get();
+  EXPECT_EQ(q.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(q.error_message(), "the gateway is shutting down");
+  const grpc::Status w = wire.status.get_future().get();
+  EXPECT_FALSE(w.ok());
+  EXPECT_NE(w.error_message(), "Cancelling all calls") << "answered by the gateway, in its grace";
+  // The default grace is 3 s and the upstream read timeout 10 s: "stopped" comes after
+  // the grace, not after the timeouts (each wait here is bounded at 30 s).
+  EXPECT_TRUE(ReadUntil(gw, "stopped").is_object());
+  EXPECT_EQ(gw.Wait(), 0);
+  EXPECT_EQ(upstream.requests(), 2) << "the queued purchase was never sent";
 }
 
 }  // namespace
