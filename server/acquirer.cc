@@ -44,6 +44,7 @@ UpstreamPool::Lease UpstreamPool::Take() {
 }
 
 void UpstreamPool::Interrupt() {
+  closed_ = true;
   // The pool owns every client for its whole life, leased or not.
   for (UpstreamClient* client : all_) client->Interrupt();
 }
@@ -83,10 +84,12 @@ struct Acquirer::Job {
   int round = 0;
   int attempts = 0;
   Clock::time_point give_up;
+  std::optional<GatewayError> last_error;  // of the last attempt, for a late end
   // Guarded by mutex_:
   enum class State { kReady, kQueued, kSending, kPaused, kDone } state = State::kReady;
-  BudgetGate::Ticket gate_ticket = 0;
-  Ticket first = 0;  // the caller who started it: the others get a replay
+  BudgetGate::Ticket gate_ticket = 0;  // while queued; 0 while Submit is under way
+  uint64_t submissions = 0;            // which Submit the ticket belongs to
+  Ticket first = 0;                    // the caller who started it: the others get a replay
   std::vector<std::pair<Ticket, Done>> callers;
 };
 
@@ -216,45 +219,46 @@ Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
 }
 
 bool Acquirer::Cancel(Ticket ticket) {
-  std::shared_ptr<Job> job;
   BudgetGate::Ticket withdraw = 0;
   {
     std::lock_guard lock(mutex_);
     auto it = callers_.find(ticket);
     if (it == callers_.end()) return false;
-    job = it->second;
+    const std::shared_ptr<Job> job = it->second;
     callers_.erase(it);
     std::erase_if(job->callers, [&](const auto& c) { return c.first == ticket; });
     if (!job->callers.empty()) return true;  // duplicates still wait for it
-    // Nobody waits any more: stop here unless a purchase is already on the wire.
-    if (job->state == Job::State::kQueued) withdraw = job->gate_ticket;
+    // A purchase on the wire completes, and its outcome is kept under the request id.
     if (job->state == Job::State::kSending) return true;
+    // Otherwise nobody waits and nothing is bought: it ends here, in the same critical
+    // section, so a duplicate arriving now starts afresh instead of joining a job that
+    // is about to fail. A grant that comes later finds it done and sends nothing.
+    if (job->state == Job::State::kQueued) withdraw = job->gate_ticket;
+    Retire(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
+                                       .message = "every caller went away"}});
   }
-  // Take the request back from the gate if it is still queued there. When the gate
-  // already granted it, Attempt sees nobody waits and sends nothing.
-  if (withdraw && !gate_.Withdraw(withdraw)) return true;
-  Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
-                                     .message = "every caller went away"}});
+  if (withdraw) gate_.Withdraw(withdraw);
   return true;
 }
 
 void Acquirer::Stop() {
-  std::vector<std::shared_ptr<Job>> ending;
+  std::vector<std::pair<Ticket, Done>> callers;
   std::vector<BudgetGate::Ticket> withdraw;
+  const AcquireOutcome stopped{.error = GatewayError{.reason = Reason::kShuttingDown,
+                                                     .message = "the gateway is shutting down"}};
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    for (const auto& job : jobs_) {
+    for (const auto& job : std::vector<std::shared_ptr<Job>>(jobs_.begin(), jobs_.end())) {
       if (job->state == Job::State::kSending) continue;  // awaited by the caller's grace
-      if (job->state == Job::State::kQueued) withdraw.push_back(job->gate_ticket);
-      ending.push_back(job);
+      if (job->state == Job::State::kQueued && job->gate_ticket) {
+        withdraw.push_back(job->gate_ticket);
+      }
+      for (auto& c : Retire(job, stopped)) callers.push_back(std::move(c));
     }
   }
   for (auto t : withdraw) gate_.Withdraw(t);
-  for (const auto& job : ending) {
-    Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
-                                       .message = "the gateway is shutting down"}});
-  }
+  for (auto& [ticket, done] : callers) done(stopped);
 }
 
 size_t Acquirer::in_progress() const {
@@ -262,30 +266,50 @@ size_t Acquirer::in_progress() const {
   return jobs_.size();
 }
 
+bool Acquirer::PastDeadline(const Job& job) const { return runtime_.now() > job.request.deadline; }
+
+void Acquirer::FinishLate(const std::shared_ptr<Job>& job) {
+  // The caller's deadline passed between attempts (its cancel is on its way): nothing
+  // more is sent. A duplicate still waiting hears why the retries had not succeeded.
+  AcquireOutcome out{.error = job->last_error.value_or(
+                         GatewayError{.reason = Reason::kRateLimitExceeded,
+                                      .message = "the upstream rate budget for this key is spent"}),
+                     .attempts = job->attempts};
+  out.error->key_owner = job->key_owner;
+  Finish(job, std::move(out));
+}
+
 bool Acquirer::Abandoned(const Job& job) const {
   return stopping_ || job.callers.empty() || job.state == Job::State::kDone;
+}
+
+std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
+    const std::shared_ptr<Job>& job, const AcquireOutcome& outcome) {
+  std::vector<std::pair<Ticket, Done>> callers;
+  if (job->state == Job::State::kDone) return callers;
+  job->state = Job::State::kDone;
+  jobs_.erase(job);
+  callers.swap(job->callers);
+  for (const auto& c : callers) callers_.erase(c.first);
+  if (!job->slot.empty()) {
+    running_by_request_id_.erase(job->slot);
+    // A number, or an unknown outcome (UPSTREAM_TIMEOUT), stays with the id: it must
+    // never buy a second number. A definite failure frees the id for another try.
+    if (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout)) {
+      const auto now = runtime_.now();
+      ForgetOldRequestIds(now);
+      by_request_id_[job->slot] =
+          std::make_shared<Pending>(Pending{.done = true, .done_at = now, .outcome = outcome});
+    }
+  }
+  return callers;
 }
 
 void Acquirer::Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome) {
   std::vector<std::pair<Ticket, Done>> callers;
   {
     std::lock_guard lock(mutex_);
-    if (job->state == Job::State::kDone) return;
-    job->state = Job::State::kDone;
-    jobs_.erase(job);
-    callers.swap(job->callers);
-    for (const auto& c : callers) callers_.erase(c.first);
-    if (!job->slot.empty()) {
-      running_by_request_id_.erase(job->slot);
-      // A number, or an unknown outcome (UPSTREAM_TIMEOUT), stays with the id: it must
-      // never buy a second number. A definite failure frees the id for another try.
-      if (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout)) {
-        const auto now = runtime_.now();
-        ForgetOldRequestIds(now);
-        by_request_id_[job->slot] =
-            std::make_shared<Pending>(Pending{.done = true, .done_at = now, .outcome = outcome});
-      }
-    }
+    callers = Retire(job, outcome);
   }
   for (auto& [ticket, done] : callers) {
     done(ticket == job->first ? outcome : Replay(outcome));
@@ -295,16 +319,22 @@ void Acquirer::Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome) {
 // Decides the next move; never blocks: a purchase waits in the gate, a pause on a timer.
 void Acquirer::Step(const std::shared_ptr<Job>& job) {
   bool abandoned;
+  uint64_t submission = 0;
   {
     std::lock_guard lock(mutex_);
     if (job->state == Job::State::kDone) return;
     abandoned = Abandoned(*job);
-    if (!abandoned) job->state = Job::State::kQueued;
+    if (!abandoned) {
+      job->state = Job::State::kQueued;
+      job->gate_ticket = 0;
+      submission = ++job->submissions;
+    }
   }
   if (abandoned) {
     return Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
                                               .message = "the gateway is shutting down"}});
   }
+  if (PastDeadline(*job)) return FinishLate(job);
   const BudgetGate::Ticket ticket = gate_.Submit(
       job->key, Purpose::kAcquire, job->give_up, [this, job] { return Attempt(job); },
       [this, job](const GatewayError& refused) {
@@ -312,20 +342,31 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
         out.error->key_owner = job->key_owner;
         Finish(job, std::move(out));
       });
-  std::lock_guard lock(mutex_);
-  if (job->state == Job::State::kQueued) job->gate_ticket = ticket;
+  bool ended;
+  {
+    std::lock_guard lock(mutex_);
+    // Only this round's ticket, and only while it still waits (a fast round may have
+    // been granted, answered and submitted again meanwhile).
+    if (job->state == Job::State::kQueued && job->submissions == submission) {
+      job->gate_ticket = ticket;
+    }
+    ended = job->state == Job::State::kDone;
+  }
+  if (ended) gate_.Withdraw(ticket);  // cancelled while it was being submitted
 }
 
 BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
   {
     std::lock_guard lock(mutex_);
     if (job->state == Job::State::kDone) return {.sent = false};
-    if (Abandoned(*job)) {
-      // Granted after its last caller left or the gateway began to stop: send nothing.
+    if (Abandoned(*job) || PastDeadline(*job)) {
+      // Granted after its last caller left, its deadline passed or the gateway began to
+      // stop: send nothing.
       job->state = Job::State::kReady;
       return {.sent = false, .then = [this, job] { Step(job); }};
     }
     job->state = Job::State::kSending;
+    job->gate_ticket = 0;
   }
   const std::string& country = job->countries[job->next_country];
   ++job->attempts;
@@ -343,6 +384,7 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
   }
   GatewayError error = std::move(*result.error);
   error.key_owner = job->key_owner;
+  job->last_error = error;
   error.metadata["country"] = country;
   error.metadata["service"] = job->request.service;
   // The upstream refused a field: name it as the caller sent it.
@@ -357,10 +399,8 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
   }
   BudgetGate::Answer answer{.rate_limited = error.reason == Reason::kRateLimitExceeded,
                             .retry_after = error.retry_after};
-  {
-    std::lock_guard lock(mutex_);
-    if (job->state == Job::State::kSending) job->state = Job::State::kReady;
-  }
+  // The job stays "sending" until `then` has decided: a cancel or a stop in between must
+  // not end it with another outcome (an unknown one must stay with the request id).
   if (!Retryable(error.reason)) {
     answer.then = [this, job, error] { Finish(job, {.error = error, .attempts = job->attempts}); };
     return answer;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -46,23 +47,38 @@ class UpstreamPool final : public Upstream {
   Lease Take();
 
   UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key) override {
+    if (closed_) return Closed<std::vector<UpstreamCountry>>();
     return Take()->ListCountries(key);
   }
   UpstreamResult<std::vector<std::string>> ListServices(const std::string& key) override {
+    if (closed_) return Closed<std::vector<std::string>>();
     return Take()->ListServices(key);
   }
   UpstreamResult<UpstreamNumber> RequestNumber(const std::string& key, const std::string& country,
                                                const std::string& service) override {
+    if (closed_) return Closed<UpstreamNumber>();
     return Take()->RequestNumber(key, country, service);
   }
   UpstreamResult<std::vector<UpstreamSms>> ListSms(const std::string& key,
                                                    const std::string& number_id) override {
+    if (closed_) return Closed<std::vector<UpstreamSms>>();
     return Take()->ListSms(key, number_id);
   }
+  // Interrupts what is in progress, and every later request fails at once without
+  // being sent (UPSTREAM_UNAVAILABLE): for shutdown, after its grace.
   void Interrupt() override;
 
  private:
+  template <class T>
+  static UpstreamResult<T> Closed() {
+    UpstreamResult<T> out;
+    out.error = GatewayError{.reason = Reason::kUpstreamUnavailable,
+                             .message = "the gateway is shutting down"};
+    return out;
+  }
+
   std::vector<UpstreamClient*> all_;  // fixed after Create
+  std::atomic<bool> closed_{false};
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<UpstreamClient>> idle_;
@@ -144,8 +160,15 @@ class Acquirer {
   void Wait(const std::shared_ptr<Job>& job, Clock::duration how_long);
   // Ends the job: every caller still waiting gets `outcome` (duplicates as a replay).
   void Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome);
+  // Marks the job done and records its outcome for its request id; returns the callers
+  // to tell. REQUIRES: mutex_ held. Idempotent (a done job returns nobody).
+  std::vector<std::pair<Ticket, Done>> Retire(const std::shared_ptr<Job>& job,
+                                              const AcquireOutcome& outcome);
   // True when the job must not send anything more (stopping, or nobody waits).
   bool Abandoned(const Job& job) const;  // REQUIRES: mutex_ held
+  // The first caller's deadline has passed: its call is over, whatever comes next.
+  bool PastDeadline(const Job& job) const;
+  void FinishLate(const std::shared_ptr<Job>& job);
   Clock::duration Backoff(int retry);
   void ForgetOldRequestIds(Clock::time_point now);  // REQUIRES: mutex_ held
 

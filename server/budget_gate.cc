@@ -71,6 +71,21 @@ void BudgetGate::Dispatch(const std::string& key) {
     for (Purpose purpose : kPurposes) {
       auto& waiters = q->second.by_purpose[static_cast<int>(purpose)];
       if (waiters.empty()) continue;
+      // A waiter that waited past its give_up (the timer ran late) is refused, never
+      // granted. (A new one is granted when a slot is free: give_up bounds the wait.)
+      for (auto it = waiters.begin(); it != waiters.end();) {
+        if (!it->counted || now <= it->give_up) {
+          ++it;
+          continue;
+        }
+        waiting_.erase(it->ticket);
+        refusals.emplace_back(std::move(it->refused),
+                              GatewayError{.reason = Reason::kRateLimitExceeded,
+                                           .message = "the upstream rate budget for this key is "
+                                                      "spent",
+                                           .retry_after = std::chrono::milliseconds(0)});
+        it = waiters.erase(it);
+      }
       Clock::duration wait{};
       while (!waiters.empty()) {
         const RateBudget::Decision d = budget_.TryTake(key, purpose, now);

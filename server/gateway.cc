@@ -128,8 +128,11 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
     i->gate->Stop();
     // Purchases on the wire get `grace` to come back with their number; what is still
     // in flight then is interrupted, and its caller told before the server goes.
-    if (!i->service->WaitIdle(std::chrono::steady_clock::now() + grace)) {
-      i->upstream->Interrupt();
+    // Then whatever is still in flight upstream (polls, a purchase whose caller left,
+    // list fetches) is interrupted and nothing more is sent, so the workers stop now.
+    const bool idle = i->service->WaitIdle(std::chrono::steady_clock::now() + grace);
+    i->upstream->Interrupt();
+    if (!idle) {
       i->service->WaitIdle(std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
     }
     // Then at once: idle client connections would otherwise hold Shutdown() until its

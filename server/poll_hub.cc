@@ -109,17 +109,21 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
     }
     it->second.ticket = ticket;
   }
-  ArmTimer(number_id, loop, [this, number_id, loop] { Heartbeat(number_id, loop); });
+  ArmTimer(number_id, loop, Entry::State::kQueued,
+           [this, number_id, loop] { Heartbeat(number_id, loop); });
 }
 
-void PollHub::ArmTimer(const std::string& number_id, uint64_t loop, Runtime::Task task) {
+void PollHub::ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
+                       Runtime::Task task) {
   const Runtime::TimerId timer = runtime_.at(runtime_.now() + options_.interval, std::move(task));
   std::optional<Runtime::TimerId> stale;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(number_id);
-    if (it == entries_.end() || it->second.loop != loop) {
-      stale = timer;  // the loop ended meanwhile
+    if (it == entries_.end() || it->second.loop != loop || it->second.state != expected) {
+      // The loop ended or moved on meanwhile (a heartbeat's poll was granted, and the
+      // poll armed the next one): this timer is not wanted, the loop's own stays.
+      stale = timer;
     } else {
       stale = std::exchange(it->second.timer, timer);
     }
@@ -147,7 +151,8 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
   report.waiting_for_budget = true;
   report.next_poll_at = WallClockIn(options_.interval);
   for (const auto& w : watchers) w->OnPoll(report);
-  ArmTimer(number_id, loop, [this, number_id, loop] { Heartbeat(number_id, loop); });
+  ArmTimer(number_id, loop, Entry::State::kQueued,
+           [this, number_id, loop] { Heartbeat(number_id, loop); });
 }
 
 BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop) {
@@ -201,7 +206,8 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     report.sms = &sms;
     for (const auto& w : watchers) w->OnPoll(report);
     if (!watchers.empty() && !report.fatal) {
-      ArmTimer(number_id, loop, [this, number_id, loop] { PollDue(number_id, loop); });
+      ArmTimer(number_id, loop, Entry::State::kIdle,
+               [this, number_id, loop] { PollDue(number_id, loop); });
     }
   };
   return answer;

@@ -86,8 +86,10 @@ class PollHub {
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
   void Erase(Entries::iterator it);  // REQUIRES: mutex_ held
-  // Sets `loop`'s next timer for number_id, replacing the one it had.
-  void ArmTimer(const std::string& number_id, uint64_t loop, Runtime::Task task);
+  // Sets `loop`'s next timer for number_id, replacing the one it had, if the loop is
+  // still in the `expected` state; otherwise the new timer is dropped.
+  void ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
+                Runtime::Task task);
 
   Upstream& upstream_;
   BudgetGate& gate_;

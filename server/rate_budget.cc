@@ -79,8 +79,9 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
   const bool paced = purpose != Purpose::kAcquire;
   if (used < allowed && (!paced || pace == Clock::duration::zero())) {
     const SlotId slot = next_slot_++;
-    k.unanswered.insert(slot);
-    k.tokens = std::max(0.0, k.tokens - 1);  // purchases take one only when there is one
+    const bool took_token = k.tokens >= 1;  // purchases take one only when there is one
+    if (took_token) k.tokens -= 1;
+    k.unanswered.emplace(slot, took_token);
     return {.slot = slot};
   }
   if (used < allowed) return {.wait = pace};  // the window has room: only the pacer waits
@@ -98,11 +99,15 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
 void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent) {
   std::lock_guard lock(mutex_);
   auto it = keys_.find(key);
-  if (it == keys_.end() || it->second.unanswered.erase(slot) == 0) return;
+  if (it == keys_.end()) return;
   Key& k = it->second;
+  auto u = k.unanswered.find(slot);
+  if (u == k.unanswered.end()) return;
+  const bool took_token = u->second;
+  k.unanswered.erase(u);
   if (sent) {
     k.answered.insert(now);
-  } else {
+  } else if (took_token) {
     k.tokens = std::min(burst_, k.tokens + 1);  // nothing went out: the pacer gets it back
   }
 }

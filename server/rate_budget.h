@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -68,7 +69,7 @@ class RateBudget {
 
  private:
   struct Key {
-    std::set<SlotId> unanswered;
+    std::map<SlotId, bool> unanswered;          // slot -> it took a pacer token
     std::multiset<Clock::time_point> answered;  // answer times still inside the window
     Clock::time_point paused_until;
     double tokens = -1;  // the pacer's; -1: not started (a full bucket)

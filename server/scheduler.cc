@@ -65,6 +65,7 @@ void Scheduler::Run() {
     timers_.erase(timers_.begin());
     lock.unlock();
     task();
+    task = nullptr;  // what it held goes outside the lock (it may set or cancel timers)
     lock.lock();
   }
 }
@@ -80,6 +81,7 @@ WorkerPool::WorkerPool(size_t threads) {
         tasks_.pop_front();
         lock.unlock();
         task();
+        task = nullptr;  // what it held goes outside the lock (it may post more)
         lock.lock();
       }
     });

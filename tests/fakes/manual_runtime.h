@@ -79,7 +79,7 @@ class ManualRuntime {
       {
         std::lock_guard lock(mu_);
         if (timers_.empty() || timers_.begin()->first.first > until) break;
-        now_ = std::max(now_, timers_.begin()->first.first);
+        now_ = std::max(now_, timers_.begin()->first.first + lateness_);
         task = std::move(timers_.begin()->second);
         timers_.erase(timers_.begin());
       }
@@ -91,6 +91,11 @@ class ManualRuntime {
   size_t timers() const {
     std::lock_guard lock(mu_);
     return timers_.size();
+  }
+  // Timers run this much after they are due, as a busy timer thread's do.
+  void set_lateness(Clock::duration lateness) {
+    std::lock_guard lock(mu_);
+    lateness_ = lateness;
   }
   // From now on `run` refuses work, as a stopped worker pool does.
   void StopWorkers() {
@@ -104,6 +109,7 @@ class ManualRuntime {
   std::map<Runtime::TimerId, Runtime::Task> timers_;
   uint64_t seq_ = 0;
   bool stopped_ = false;
+  Clock::duration lateness_{};
   const Work work_;
   std::vector<std::thread> threads_;
 };

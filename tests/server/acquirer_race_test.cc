@@ -167,5 +167,44 @@ TEST_F(AcquirerWireTest, StopDropsWhatIsNotSentAndAwaitsWhatIs) {
   EXPECT_EQ(upstream_.purchases(), 1);
 }
 
+TEST_F(AcquirerRaceTest, ADuplicateAfterTheLastCancelStartsAfresh) {
+  RateBudget tight({.limit = 1, .window = 60s});
+  BudgetGate gate(tight, clock_.runtime());
+  Acquirer acquirer(upstream_, gate, {.seed = 1}, clock_.runtime());
+  acquirer.Acquire(kKey, KeyOwner::kCaller, {.country = "US", .service = "google"},
+                   [](AcquireOutcome) {});
+  const auto first =
+      acquirer.Acquire(kKey, KeyOwner::kCaller,
+                       {.country = "US", .service = "google", .request_id = "r", .max_wait = 300s},
+                       [](AcquireOutcome) { ADD_FAILURE() << "a cancelled caller is answered"; });
+  ASSERT_TRUE(acquirer.Cancel(first));
+  std::optional<AcquireOutcome> second;
+  acquirer.Acquire(kKey, KeyOwner::kCaller,
+                   {.country = "US", .service = "google", .request_id = "r", .max_wait = 300s},
+                   [&](AcquireOutcome out) { second = std::move(out); });
+  EXPECT_FALSE(second) << "it waits for the budget like any new purchase";
+  clock_.Advance(120s);
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(second->number) << second->error->message;
+  EXPECT_FALSE(second->replayed);
+  EXPECT_EQ(upstream_.purchases(), 2);
+}
+
+TEST_F(AcquirerWireTest, AnUnknownOutcomeStaysWithTheIdAfterTheCallerLeft) {
+  upstream_.HoldPurchases();
+  upstream_.QueuePurchase(fakes::FakeUpstream::Failure(Reason::kUpstreamTimeout));
+  const auto ticket = Start("gone", {.country = "US", .service = "google", .request_id = "r"});
+  ASSERT_TRUE(upstream_.AwaitPurchases(1));
+  EXPECT_TRUE(acquirer_.Cancel(ticket));
+  upstream_.Release();
+  clock_.JoinWork();
+  Start("retry", {.country = "US", .service = "google", .request_id = "r"});
+  ASSERT_TRUE(Outcome("retry"));
+  ASSERT_TRUE(Outcome("retry")->error);
+  EXPECT_EQ(Outcome("retry")->error->reason, Reason::kUpstreamTimeout)
+      << "it may have bought: never buy blindly again";
+  EXPECT_EQ(upstream_.purchases(), 1);
+}
+
 }  // namespace
 }  // namespace ismscode::gateway

@@ -158,5 +158,16 @@ TEST_F(BudgetGateTest, WorkThatCannotBePostedIsRefusedAndItsSlotFreed) {
   EXPECT_EQ(budget_.InUse("k", clock_.now()), 0);
 }
 
+TEST_F(BudgetGateTest, AWaiterWhoseGiveUpPassedIsRefusedNeverGranted) {
+  // The slot frees exactly at the waiter's give_up, but the timer thread runs late: the
+  // request must not go out after its caller's deadline.
+  for (int i = 0; i < 4; ++i) Submit("early", Purpose::kAcquire);
+  Submit("late", Purpose::kAcquire, {}, clock_.now() + 60s);
+  clock_.set_lateness(10ms);
+  clock_.Advance(61s);
+  EXPECT_EQ(std::count(ran_.begin(), ran_.end(), "late"), 0);
+  EXPECT_EQ(refused_, (std::vector<std::string>{"late:RATE_LIMIT_EXCEEDED"}));
+}
+
 }  // namespace
 }  // namespace ismscode::gateway
