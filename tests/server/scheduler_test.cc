@@ -27,12 +27,21 @@ TEST(Scheduler, ACancelledTimerReleasesWhatItHeldAtOnce) {
 
 TEST(Scheduler, DueTimersRunInTimeOrder) {
   Scheduler scheduler;
+  // The timer thread is held by a first task while the others are set, so that it sees
+  // them all at once.
+  std::promise<void> holding, release;
+  scheduler.At(Scheduler::Clock::now(), [&] {
+    holding.set_value();
+    release.get_future().wait();
+  });
+  holding.get_future().wait();
   std::promise<std::string> order;
   auto text = std::make_shared<std::string>();
   const auto now = Scheduler::Clock::now();
+  scheduler.At(now, [text, &order] { order.set_value(*text + "c"); });
   scheduler.At(now - 1ms, [text] { *text += "b"; });
   scheduler.At(now - 2ms, [text] { *text += "a"; });
-  scheduler.At(now, [text, &order] { order.set_value(*text + "c"); });
+  release.set_value();
   EXPECT_EQ(order.get_future().get(), "abc");
 }
 
