@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "tests/server/gateway_fixture.h"
@@ -36,6 +37,15 @@ class GatewayMoneyTest : public GatewayTest {
       std::this_thread::sleep_for(5ms);  // polling a condition, bounded
     }
   }
+  // The sum of every series that starts with `prefix` (its labels so far).
+  static double Sum(const std::string& exposition, const std::string& prefix) {
+    double total = 0;
+    std::istringstream lines(exposition);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(prefix, 0) == 0) total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return total;
+  }
   static v1::AcquireNumberRequest Request(const std::string& country, int max_wait_seconds = 0,
                                           const std::string& request_id = "") {
     v1::AcquireNumberRequest req;
@@ -65,6 +75,15 @@ TEST_F(GatewayMoneyTest, CancelledAcquireNumberStopsBuying) {
   EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::CANCELLED);
   AwaitMetric(kCancelledSeries, 1);
   AwaitMetric(kCanceledCalls, 1);
+  // An attempt already on the wire when the cancel came is answered; after that the
+  // gateway sends nothing more for this call.
+  for (int i = 0;; ++i) {
+    const double answered = Sum(Scrape(gateway_->metrics_port()),
+                                "ismscode_upstream_requests_total{endpoint=\"numbers.request\"");
+    if (answered == Purchases()) break;
+    ASSERT_LT(i, 1000) << "a purchase never came back";
+    std::this_thread::sleep_for(5ms);  // polling a condition, bounded
+  }
   const int before = Purchases();
   mock_.Control("PATCH", "offers/CA/whatsapp", {{"stock", 5}});
   // A later call buys at once: the cancelled one is not competing for the stock.
