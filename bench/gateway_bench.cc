@@ -599,8 +599,8 @@ int BenchChurn(const Flags& f) {
     {
       std::unique_lock lock(shared.mutex);
       if (!shared.changed.wait_for(lock, 30s, [&] { return shared.started == n; })) {
-        std::printf("  stuck: %d of %d streams saw their first event after 30 s\n",
-                    shared.started, n);
+        std::printf("  stuck: %d of %d streams saw their first event after 30 s\n", shared.started,
+                    n);
         return 1;
       }
     }
