@@ -144,9 +144,8 @@ void Acquirer::ForgetOldRequestIds(Clock::time_point now) {
   // Amortised: one sweep per 256 new ids keeps the map bounded by the ids of one TTL.
   if (++inserts_since_sweep_ < 256) return;
   inserts_since_sweep_ = 0;
-  std::erase_if(by_request_id_, [&](const auto& entry) {
-    return now - entry.second->done_at > options_.request_id_ttl;
-  });
+  std::erase_if(by_request_id_,
+                [&](const auto& entry) { return now - entry.second.at > options_.request_id_ttl; });
 }
 
 namespace {
@@ -185,14 +184,13 @@ Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
                                                    .message = "the gateway is shutting down"}};
     } else if (!job->slot.empty()) {
       auto answered = by_request_id_.find(job->slot);
-      if (answered != by_request_id_.end() &&
-          now - answered->second->done_at > options_.request_id_ttl) {
+      if (answered != by_request_id_.end() && now - answered->second.at > options_.request_id_ttl) {
         by_request_id_.erase(answered);
         answered = by_request_id_.end();
       }
       if (answered != by_request_id_.end()) {
         // Answered before: exactly that answer again, nothing bought.
-        known = Replay(answered->second->outcome);
+        known = Replay(answered->second.outcome);
       } else if (auto running = running_by_request_id_.find(job->slot);
                  running != running_by_request_id_.end()) {
         // A concurrent duplicate: it waits for the first one's purchase.
@@ -298,8 +296,7 @@ std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
     if (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout)) {
       const auto now = runtime_.now();
       ForgetOldRequestIds(now);
-      by_request_id_[job->slot] =
-          std::make_shared<Pending>(Pending{.done = true, .done_at = now, .outcome = outcome});
+      by_request_id_[job->slot] = Answered{.at = now, .outcome = outcome};
     }
   }
   return callers;

@@ -149,9 +149,9 @@ class Acquirer {
 
  private:
   struct Job;
-  struct Pending {
-    bool done = false;
-    Clock::time_point done_at;
+  // What a request id's purchase came to, kept for replays.
+  struct Answered {
+    Clock::time_point at;
     AcquireOutcome outcome;
   };
 
@@ -184,7 +184,7 @@ class Acquirer {
   std::unordered_map<Ticket, std::shared_ptr<Job>> callers_;  // callers still waiting
   std::set<std::shared_ptr<Job>> jobs_;                       // acquisitions in progress
   // (key, request id) -> the outcome of the purchase made for it, once made.
-  std::unordered_map<std::string, std::shared_ptr<Pending>> by_request_id_;
+  std::unordered_map<std::string, Answered> by_request_id_;
   // (key, request id) -> the acquisition making it.
   std::unordered_map<std::string, std::shared_ptr<Job>> running_by_request_id_;
   size_t inserts_since_sweep_ = 0;
