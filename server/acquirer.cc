@@ -180,8 +180,7 @@ Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
     std::lock_guard lock(mutex_);
     ticket = next_ticket_++;
     if (stopping_) {
-      known = AcquireOutcome{.error = GatewayError{.reason = Reason::kShuttingDown,
-                                                   .message = "the gateway is shutting down"}};
+      known = AcquireOutcome{.error = ShuttingDownError()};
     } else if (!job->slot.empty()) {
       auto answered = by_request_id_.find(job->slot);
       if (answered != by_request_id_.end() && now - answered->second.at > options_.request_id_ttl) {
@@ -242,8 +241,7 @@ bool Acquirer::Cancel(Ticket ticket) {
 void Acquirer::Stop() {
   std::vector<std::pair<Ticket, Done>> callers;
   std::vector<BudgetGate::Ticket> withdraw;
-  const AcquireOutcome stopped{.error = GatewayError{.reason = Reason::kShuttingDown,
-                                                     .message = "the gateway is shutting down"}};
+  const AcquireOutcome stopped{.error = ShuttingDownError()};
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -269,9 +267,7 @@ bool Acquirer::PastDeadline(const Job& job) const { return runtime_.now() > job.
 void Acquirer::FinishLate(const std::shared_ptr<Job>& job) {
   // The caller's deadline passed between attempts (its cancel is on its way): nothing
   // more is sent. A duplicate still waiting hears why the retries had not succeeded.
-  AcquireOutcome out{.error = job->last_error.value_or(
-                         GatewayError{.reason = Reason::kRateLimitExceeded,
-                                      .message = "the upstream rate budget for this key is spent"}),
+  AcquireOutcome out{.error = job->last_error.value_or(BudgetSpentError()),
                      .attempts = job->attempts};
   out.error->key_owner = job->key_owner;
   Finish(job, std::move(out));
@@ -328,8 +324,7 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
     }
   }
   if (abandoned) {
-    return Finish(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
-                                              .message = "the gateway is shutting down"}});
+    return Finish(job, {.error = ShuttingDownError()});
   }
   if (PastDeadline(*job)) return FinishLate(job);
   const BudgetGate::Ticket ticket = gate_.Submit(

@@ -12,10 +12,6 @@ namespace {
 
 constexpr Purpose kPurposes[] = {Purpose::kAcquire, Purpose::kPoll, Purpose::kList};
 
-GatewayError ShuttingDown() {
-  return GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
-}
-
 }  // namespace
 
 bool BudgetGate::Queue::empty() const {
@@ -41,7 +37,7 @@ BudgetGate::Ticket BudgetGate::Submit(const std::string& key, Purpose purpose,
     }
   }
   if (stopping) {
-    refused(ShuttingDown());
+    refused(ShuttingDownError());
     return ticket;
   }
   Dispatch(key);
@@ -80,10 +76,7 @@ void BudgetGate::Dispatch(const std::string& key) {
         }
         waiting_.erase(it->ticket);
         refusals.emplace_back(std::move(it->refused),
-                              GatewayError{.reason = Reason::kRateLimitExceeded,
-                                           .message = "the upstream rate budget for this key is "
-                                                      "spent",
-                                           .retry_after = std::chrono::milliseconds(0)});
+                              BudgetSpentError(std::chrono::milliseconds(0)));
         it = waiters.erase(it);
       }
       Clock::duration wait{};
@@ -108,9 +101,7 @@ void BudgetGate::Dispatch(const std::string& key) {
           waiting_.erase(it->ticket);
           refusals.emplace_back(
               std::move(it->refused),
-              GatewayError{.reason = Reason::kRateLimitExceeded,
-                           .message = "the upstream rate budget for this key is spent",
-                           .retry_after = std::chrono::ceil<std::chrono::milliseconds>(wait)});
+              BudgetSpentError(std::chrono::ceil<std::chrono::milliseconds>(wait)));
           it = waiters.erase(it);
           continue;
         }
@@ -165,7 +156,7 @@ void BudgetGate::Run(const std::string& key, Purpose purpose, RateBudget::SlotId
   });
   if (!posted) {
     budget_.Release(key, slot, runtime_.now(), /*sent=*/false);
-    refused(ShuttingDown());
+    refused(ShuttingDownError());
   }
 }
 
@@ -200,7 +191,7 @@ void BudgetGate::Stop() {
     }
     waiting_.clear();
   }
-  for (auto& refused : refusals) refused(ShuttingDown());
+  for (auto& refused : refusals) refused(ShuttingDownError());
 }
 
 size_t BudgetGate::waiting() const {

@@ -44,6 +44,16 @@ const Row& RowFor(Reason reason) {
 
 }  // namespace
 
+GatewayError ShuttingDownError() {
+  return GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
+}
+
+GatewayError BudgetSpentError(std::optional<std::chrono::milliseconds> retry_after) {
+  return GatewayError{.reason = Reason::kRateLimitExceeded,
+                      .message = "the upstream rate budget for this key is spent",
+                      .retry_after = retry_after};
+}
+
 std::string Utf8Prefix(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   size_t end = max_bytes;

@@ -51,6 +51,12 @@ struct GatewayError {
   grpc::Status ToStatus() const;
 };
 
+// The gateway is draining: UNAVAILABLE / SHUTTING_DOWN.
+GatewayError ShuttingDownError();
+// No upstream request slot for the key before the caller gives up: RESOURCE_EXHAUSTED /
+// RATE_LIMIT_EXCEEDED, with RetryInfo when `retry_after` is known.
+GatewayError BudgetSpentError(std::optional<std::chrono::milliseconds> retry_after = std::nullopt);
+
 // At most `max_bytes` of `text`, cut on a UTF-8 character boundary, with "…" when cut:
 // for echoing caller or upstream input in messages and metadata.
 std::string Utf8Prefix(std::string_view text, size_t max_bytes);

@@ -32,10 +32,7 @@ std::chrono::milliseconds FromProto(const google::protobuf::Duration& d) {
       std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(d)), kLongestWait);
 }
 
-grpc::Status ShuttingDown() {
-  return GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"}
-      .ToStatus();
-}
+grpc::Status ShuttingDown() { return ShuttingDownError().ToStatus(); }
 
 // How long a number stays known after its reservation ended: AwaitCode on it then says
 // NUMBER_EXPIRED rather than NUMBER_NOT_FOUND.

@@ -309,13 +309,10 @@ size_t Count(const std::string& text, const std::string& word) {
 }
 
 TEST_F(GatewayErrorsTest, AHugeBadPatternGivesAShortInvalidArgument) {
-  const v1::PhoneNumber number = Acquire();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
+  req.set_number_id(Acquire().id());
   req.set_code_pattern("(" + std::string(3000, 'a'));
-  auto stream = stub_->AwaitCode(&ctx, req);
+  AwaitStream stream = OpenAwait(req);
   v1::AwaitCodeEvent event;
   EXPECT_FALSE(stream->Read(&event));
   const grpc::Status s = stream->Finish();
@@ -355,17 +352,14 @@ TEST_F(GatewayErrorsTest, MessagesNameTheFieldOnceAndReadAsASentence) {
 }
 
 TEST_F(GatewayErrorsTest, AHugeTimeoutMeansAsLongAsAllowed) {
-  const v1::PhoneNumber number = Acquire();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
+  req.set_number_id(Acquire().id());
   req.mutable_timeout()->set_seconds(10'000'000'000);  // valid: under 315,576,000,000 s
-  auto stream = stub_->AwaitCode(&ctx, req);
+  AwaitStream stream = OpenAwait(req);
   v1::AwaitCodeEvent event;
   ASSERT_TRUE(stream->Read(&event)) << "not an immediate timeout";
   EXPECT_TRUE(event.has_waiting());
-  ctx.TryCancel();
+  stream.context->TryCancel();
   while (stream->Read(&event)) {
   }
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <sstream>
+#include <thread>
 
 #include "testing/reflection_subset.pb.h"
 
@@ -138,12 +139,23 @@ v1::PhoneNumber GatewayTest::Acquire(const std::string& country, const std::stri
 }
 
 AwaitStream GatewayTest::OpenAwait(const std::string& number_id) {
-  AwaitStream stream{.context = std::make_unique<grpc::ClientContext>()};
-  stream.context->set_deadline(std::chrono::system_clock::now() + 60s);
   v1::AwaitCodeRequest req;
   req.set_number_id(number_id);
-  stream.reader = stub_->AwaitCode(stream.context.get(), req);
+  return OpenAwait(req);
+}
+
+AwaitStream GatewayTest::OpenAwait(const v1::AwaitCodeRequest& request) {
+  AwaitStream stream{.context = std::make_unique<grpc::ClientContext>()};
+  stream.context->set_deadline(std::chrono::system_clock::now() + 60s);
+  stream.reader = stub_->AwaitCode(stream.context.get(), request);
   return stream;
+}
+
+void GatewayTest::AwaitMetric(const std::string& series, double value) {
+  for (int i = 0; Sample(Scrape(gateway_->metrics_port()), series) != value; ++i) {
+    ASSERT_LT(i, 1000) << series << " never reached " << value;
+    std::this_thread::sleep_for(5ms);  // polling a condition, bounded
+  }
 }
 
 std::string GatewayTest::ExpectedCode(const std::string& id, size_t index) {

@@ -60,8 +60,11 @@ class GatewayTest : public ::testing::Test {
 
   harness::v1::PhoneNumber Acquire(const std::string& country = "US",
                                    const std::string& service = "google");
-  // AwaitCode on `number_id` with the request's defaults.
+  // AwaitCode on `number_id` with the request's defaults, or with `request`.
   AwaitStream OpenAwait(const std::string& number_id);
+  AwaitStream OpenAwait(const harness::v1::AwaitCodeRequest& request);
+  // Waits (bounded) until the gateway's /metrics shows `series` at `value`.
+  void AwaitMetric(const std::string& series, double value);
   // The code the mock put in the number's SMS number `index`.
   std::string ExpectedCode(const std::string& id, size_t index = 0);
 

@@ -30,13 +30,6 @@ class GatewayMoneyTest : public GatewayTest {
       std::this_thread::sleep_for(5ms);  // polling a condition, bounded
     }
   }
-  // Waits (bounded) until the gateway's metrics show `series` at `value`.
-  void AwaitMetric(const std::string& series, double value) {
-    for (int i = 0; Sample(Scrape(gateway_->metrics_port()), series) != value; ++i) {
-      ASSERT_LT(i, 1000) << series << " never reached " << value;
-      std::this_thread::sleep_for(5ms);  // polling a condition, bounded
-    }
-  }
   // The sum of every series that starts with `prefix` (its labels so far).
   static double Sum(const std::string& exposition, const std::string& prefix) {
     double total = 0;

@@ -18,13 +18,7 @@ using namespace std::chrono_literals;
 class GatewayRaceTest : public GatewayTest {
  protected:
   // Waits (bounded) until no AwaitCode stream is open at the gateway.
-  void AwaitNoStreams() {
-    for (int i = 0; Sample(Scrape(gateway_->metrics_port()), "ismscode_awaits_in_flight") != 0;
-         ++i) {
-      ASSERT_LT(i, 1000) << "streams left open";
-      std::this_thread::sleep_for(5ms);  // polling a condition, bounded
-    }
-  }
+  void AwaitNoStreams() { AwaitMetric("ismscode_awaits_in_flight", 0); }
 };
 
 TEST_F(GatewayRaceTest, ADrainDuringAdmissionLeavesNoStreamBehind) {

@@ -357,13 +357,10 @@ TEST_F(GatewayTest, StrangersSmsGiveNoCodeAndTheSenderFilterPicksTheRightOne) {
 }
 
 TEST_F(GatewayTest, ABadSenderPatternIsNamed) {
-  const v1::PhoneNumber number = Acquire();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   v1::AwaitCodeRequest req;
-  req.set_number_id(number.id());
+  req.set_number_id(Acquire().id());
   req.set_sender_pattern("(What");
-  auto stream = stub_->AwaitCode(&ctx, req);
+  AwaitStream stream = OpenAwait(req);
   v1::AwaitCodeEvent event;
   EXPECT_FALSE(stream->Read(&event));
   const grpc::Status s = stream->Finish();
