@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "common/time_format.h"
+
 namespace ismscode::mock {
 
 using TimePoint = std::chrono::system_clock::time_point;
@@ -50,13 +52,5 @@ class Clock {
   std::chrono::steady_clock::time_point started_;  // steady time at construction/reset
   Duration advanced_{};
 };
-
-// RFC 3339 UTC with whole seconds, as the API document writes times: 2026-03-21T20:15:00Z
-std::string FormatRfc3339(TimePoint t);
-// Parses the form above (a fractional part and a 'Z' or '+00:00' suffix are accepted).
-std::optional<TimePoint> ParseRfc3339(const std::string& text);
-// IMF-fixdate for the HTTP Date header: Sun, 06 Nov 1994 08:49:37 GMT
-std::string FormatHttpDate(TimePoint t);
-std::optional<TimePoint> ParseHttpDate(const std::string& text);
 
 }  // namespace ismscode::mock

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_text.h"
+
 namespace ismscode::mock {
 
 // Reads the fields of one JSON object for a parser that reports the first problem with
@@ -44,10 +46,5 @@ std::string DescribeParseError(const std::string& text,
 // build their few fixed-shape bodies by hand; `text` must be valid UTF-8 (it comes from
 // templates or from parsed JSON).
 void AppendJsonString(std::string& out, std::string_view text);
-
-// Serialises with invalid UTF-8 replaced (U+FFFD), so echoing client bytes never throws.
-inline std::string SafeDump(const nlohmann::ordered_json& j, int indent = -1) {
-  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
 
 }  // namespace ismscode::mock

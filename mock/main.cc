@@ -4,13 +4,15 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
+#include "common/signals.h"
 #include "mock/flags.h"
 #include "mock/http_server.h"
-#include "mock/process.h"
 #include "mock/scenario.h"
 #include "mock/service.h"
 
 int main(int argc, char** argv) {
+  using namespace ismscode;
   using namespace ismscode::mock;
   std::string error;
   auto config = ParseMockFlags(

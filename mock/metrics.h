@@ -13,7 +13,7 @@
 #include <string_view>
 #include <utility>
 
-#include "mock/metric_children.h"
+#include "common/metric_children.h"
 
 namespace ismscode::mock {
 

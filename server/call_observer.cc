@@ -5,7 +5,8 @@
 #include <chrono>
 #include <string>
 
-#include "mock/process.h"
+#include "common/log.h"
+#include "common/signals.h"
 #include "server/errors.h"
 
 namespace ismscode::gateway {
@@ -94,7 +95,7 @@ class CallObserver final : public grpc::experimental::Interceptor {
     if (auto* ctx = info_->server_context()) fields["peer"] = ctx->peer();
     // Status messages are written by the gateway and never carry a secret.
     if (code != grpc::StatusCode::OK) fields["error"] = message;
-    ismscode::mock::LogLine(code == grpc::StatusCode::OK ? "info" : "warn", "call", fields);
+    ismscode::LogLine(code == grpc::StatusCode::OK ? "info" : "warn", "call", fields);
   }
 
   ServerRpcInfo* info_;

@@ -13,7 +13,8 @@
 
 #include "mock/clock.h"
 #include "mock/http_server.h"
-#include "mock/process.h"
+#include "common/log.h"
+#include "common/signals.h"
 #include "mock/scenario.h"
 #include "mock/service.h"
 #include "server/gateway.h"
@@ -21,7 +22,7 @@
 namespace {
 
 using ismscode::gateway::GatewayOptions;
-using ismscode::mock::LogLine;
+using ismscode::LogLine;
 
 constexpr const char* kUsage =
     "Usage: ismscode-gateway [flags]\n"
@@ -173,7 +174,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  const sigset_t stop_signals = ismscode::mock::BlockStopSignals();
+  const sigset_t stop_signals = ismscode::BlockStopSignals();
 
   std::unique_ptr<ismscode::mock::MockService> mock;
   std::unique_ptr<ismscode::mock::MockHttpServer> mock_server;
@@ -237,7 +238,7 @@ int main(int argc, char** argv) {
            {"rate_limit", options.rate_limit},
            {"rate_window_seconds", options.rate_window.count() / 1000}});
 
-  LogLine("info", "draining", {{"signal", ismscode::mock::WaitForStopSignal(stop_signals)}});
+  LogLine("info", "draining", {{"signal", ismscode::WaitForStopSignal(stop_signals)}});
   gateway->Shutdown();
   if (mock_server) mock_server->Stop();
   LogLine("info", "stopped");

@@ -1,6 +1,5 @@
 #include "server/metrics.h"
 
-#include <httplib.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
@@ -150,51 +149,21 @@ GatewayMetrics::GatewayMetrics()
                            .Register(*registry_)
                            .Add({})) {}
 
-GatewayMetrics::~GatewayMetrics() {
-  if (!server_) return;
-  server_->stop();
-  server_thread_.join();
-}
+GatewayMetrics::~GatewayMetrics() = default;
 
 bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
-  const size_t colon = bind.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos) {
-    const std::string digits = bind.substr(colon + 1);
-    if (!digits.empty() && digits.size() <= 5 &&
-        digits.find_first_not_of("0123456789") == std::string::npos) {
-      port = std::stoi(digits);
-    }
-  }
-  if (port < 0 || port > 65535) {
-    *error = "metrics address must be HOST:PORT (got '" + bind + "')";
+  auto server = MetricsServer::Start(bind, [this] { return Serialize(); });
+  if (!server.ok()) {
+    *error = std::string(server.status().message());
     return false;
   }
-  const std::string host = bind.substr(0, colon);
-  auto server = std::make_unique<httplib::Server>();
-  server->set_tcp_nodelay(true);
-  server->set_keep_alive_timeout(5);
-  server->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(Serialize(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  port_ =
-      port == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, port) ? port : -1);
-  if (port_ <= 0) {
-    port_ = 0;
-    *error = "cannot serve metrics on " + bind;
-    return false;
-  }
-  server_ = std::move(server);
-  server_thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // stop() works only once the server runs.
-  while (!server_->is_running()) std::this_thread::yield();
+  server_ = *std::move(server);
   return true;
 }
 
 void GatewayMetrics::InitializeMethod(std::string_view type, std::string_view method) {
   const auto [service, name] = SplitMethod(method);
-  const mock::MetricChildren::Labels labels = {
+  const MetricChildren::Labels labels = {
       {"grpc_type", type}, {"grpc_service", service}, {"grpc_method", name}};
   children_.Get(started_, labels);
   children_.Get(msg_received_, labels);

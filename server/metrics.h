@@ -17,11 +17,8 @@
 #include <thread>
 #include <utility>
 
-#include "mock/metric_children.h"
-
-namespace httplib {
-class Server;
-}
+#include "common/metric_children.h"
+#include "common/metrics_server.h"
 
 namespace ismscode::gateway {
 
@@ -55,10 +52,9 @@ class GatewayMetrics {
   ~GatewayMetrics();
 
   // Serves GET /metrics on `bind` ("127.0.0.1:9464"; port 0 picks one) until
-  // destruction. False with `error` set when it cannot listen. (cpp-httplib rather than
-  // prometheus-cpp's civetweb exposer, which takes up to 2 s to stop.)
+  // destruction. False with `error` set when it cannot listen.
   bool Serve(const std::string& bind, std::string* error);
-  int port() const { return port_; }  // 0 when not serving
+  int port() const { return server_ ? server_->port() : 0; }  // 0 when not serving
 
   // Creates a method's gRPC series at zero (every grpc_code), as go-grpc-prometheus
   // does, so that rate() and dashboards see them before the first call.
@@ -106,10 +102,8 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Counter>& throttled_;
   prometheus::Gauge& awaits_in_flight_;
   prometheus::Gauge& numbers_watched_;
-  mock::MetricChildren children_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread server_thread_;
-  int port_ = 0;
+  MetricChildren children_;
+  std::unique_ptr<MetricsServer> server_;  // null when not serving
 };
 
 }  // namespace ismscode::gateway

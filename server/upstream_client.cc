@@ -7,7 +7,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "mock/clock.h"
+#include "common/time_format.h"
 #include "server/metrics.h"
 
 namespace ismscode::gateway {
@@ -29,7 +29,7 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& head
     if (header.size() > 9) return std::chrono::hours(24);  // absurd: a day at most
     return std::chrono::seconds(std::stol(header));
   }
-  const auto when = mock::ParseHttpDate(header);
+  const auto when = ParseHttpDate(header);
   if (!when) return std::nullopt;
   const SystemTime now = date.value_or(std::chrono::system_clock::now());
   const auto delay = std::chrono::ceil<std::chrono::milliseconds>(*when - now);
@@ -53,7 +53,7 @@ bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
     }
     return true;
   }
-  if (r->has_header("Date")) out.upstream_date = mock::ParseHttpDate(r->get_header_value("Date"));
+  if (r->has_header("Date")) out.upstream_date = ParseHttpDate(r->get_header_value("Date"));
   if (r->status >= 200 && r->status < 300) return false;
   const json body = json::parse(r->body, nullptr, false);
   std::string code;
@@ -106,7 +106,7 @@ std::string Text(const json& j, const char* field) {
 
 SystemTime Time(const json& j, const char* field) {
   // Times as the API writes them: 2026-03-21T20:15:00Z.
-  auto t = mock::ParseRfc3339(Text(j, field));
+  auto t = ParseRfc3339(Text(j, field));
   if (!t) throw std::runtime_error(std::string("field '") + field + "' is not an RFC 3339 time");
   return *t;
 }

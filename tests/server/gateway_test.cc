@@ -140,7 +140,7 @@ TEST_F(GatewayTest, FollowAndReceivedAfter) {
   // Ignore the first SMS, as a resend flow would.
   const auto created = testing::Body(mock_.Control("GET", "numbers/" + number.id()))["number"];
   req.mutable_received_after()->set_seconds(
-      std::chrono::system_clock::to_time_t(*mock::ParseRfc3339(created["sms"][0]["due_at"])));
+      std::chrono::system_clock::to_time_t(*ParseRfc3339(created["sms"][0]["due_at"])));
   auto stream = stub_->AwaitCode(&ctx, req);
   std::vector<std::string> codes;
   v1::AwaitCodeEvent event;

@@ -43,9 +43,9 @@ TEST(UpstreamClient, CatalogueAndPurchaseAndSms) {
   auto number = client->RequestNumber(kKey, "US", "google");
   ASSERT_TRUE(number.ok()) << number.error->message;
   EXPECT_EQ(number.value->country, "US");
-  EXPECT_EQ(number.value->expires_at, *mock::ParseRfc3339("2026-01-01T00:20:00Z"));
+  EXPECT_EQ(number.value->expires_at, *ParseRfc3339("2026-01-01T00:20:00Z"));
   // The mock's clock is frozen at 2026-01-01: the Date header says so, for skew.
-  EXPECT_EQ(number.upstream_date, mock::ParseRfc3339("2026-01-01T00:00:00Z"));
+  EXPECT_EQ(number.upstream_date, ParseRfc3339("2026-01-01T00:00:00Z"));
 
   auto none = client->ListSms(kKey, number.value->id);
   ASSERT_TRUE(none.ok());
@@ -54,7 +54,7 @@ TEST(UpstreamClient, CatalogueAndPurchaseAndSms) {
   auto one = client->ListSms(kKey, number.value->id);
   ASSERT_TRUE(one.ok());
   ASSERT_EQ(one.value->size(), 1u);
-  EXPECT_EQ(one.value->front().received_at, *mock::ParseRfc3339("2026-01-01T00:00:10Z"));
+  EXPECT_EQ(one.value->front().received_at, *ParseRfc3339("2026-01-01T00:00:10Z"));
 }
 
 TEST(UpstreamClient, DocumentedErrorsMapToTheTable) {
@@ -146,11 +146,11 @@ TEST(UpstreamClient, BadUrlsAreClearErrors) {
 }
 
 TEST(UpstreamClient, TimeFormats) {
-  EXPECT_EQ(mock::ParseHttpDate("Sat, 21 Mar 2026 20:15:00 GMT"),
-            mock::ParseRfc3339("2026-03-21T20:15:00Z"));
-  EXPECT_FALSE(mock::ParseHttpDate("yesterday"));
-  EXPECT_FALSE(mock::ParseRfc3339("2026-03-21 20:15"));
-  EXPECT_TRUE(mock::ParseRfc3339("2026-03-21T20:15:00.5Z"));
+  EXPECT_EQ(ParseHttpDate("Sat, 21 Mar 2026 20:15:00 GMT"),
+            ParseRfc3339("2026-03-21T20:15:00Z"));
+  EXPECT_FALSE(ParseHttpDate("yesterday"));
+  EXPECT_FALSE(ParseRfc3339("2026-03-21 20:15"));
+  EXPECT_TRUE(ParseRfc3339("2026-03-21T20:15:00.5Z"));
 }
 
 // An upstream that answers what the test scripts, for headers the mock never sends.

@@ -40,7 +40,7 @@ mock::MockService::Options FrozenOptions(uint64_t seed) {
   mock::MockService::Options o;
   o.seed = seed;
   o.clock.frozen = true;
-  o.clock.start_time = mock::ParseRfc3339("2026-01-01T00:00:00Z");
+  o.clock.start_time = ParseRfc3339("2026-01-01T00:00:00Z");
   return o;
 }
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <utility>
 
-namespace ismscode::mock {
+namespace ismscode {
 
 // Finds a metric family's child for a set of label values, fast: Family::Add hashes a
 // label map under the family's lock on every call, so children are cached by (family,
@@ -45,4 +45,4 @@ class MetricChildren {
   std::map<std::string, void*, std::less<>> children_;
 };
 
-}  // namespace ismscode::mock
+}  // namespace ismscode
