@@ -63,7 +63,11 @@ std::string MockUsage() {
          "                         too but shows the token to anyone running ps)\n"
          "  --journal-size N       REST requests kept in the journal (default 1000)\n"
          "  --max-body-bytes N     larger request bodies get 413 (default 1048576)\n"
-         "  --max-threads N        at most N concurrent connections (default 1024)\n"
+         "  --max-threads N        requests answered at once, a worker each (default 1024)\n"
+         "  --max-connections N    connections open at once; past it the one idle or\n"
+         "                         trickling the longest is dropped (default 4096)\n"
+         "  --request-timeout S    seconds from a request's first byte to its last; slower\n"
+         "                         clients get 408 (default 10)\n"
          "  --list-scenarios       print the preset names and exit\n"
          "  --print-scenario NAME  print a preset (materialised) as JSON and exit\n"
          "  --help                 this text\n";
@@ -173,6 +177,18 @@ std::optional<MockConfig> ParseMockFlags(int argc, const char* const* argv, cons
       if (!ParseNumber(value, &c.server.max_threads) || c.server.max_threads < 1 ||
           c.server.max_threads > 65536) {
         return bad("expected an integer 1-65536");
+      }
+    } else if (arg == "--max-connections") {
+      if (!take()) return std::nullopt;
+      if (!ParseNumber(value, &c.server.max_connections) || c.server.max_connections < 1 ||
+          c.server.max_connections > 1'000'000) {
+        return bad("expected an integer 1-1000000");
+      }
+    } else if (arg == "--request-timeout") {
+      if (!take()) return std::nullopt;
+      if (!ParseNumber(value, &c.server.request_timeout_seconds) ||
+          !(c.server.request_timeout_seconds >= 0.1 && c.server.request_timeout_seconds <= 3600)) {
+        return bad("expected seconds, 0.1-3600");
       }
     } else {
       *error = "unknown flag '" + arg + "' (see --help)";

@@ -10,9 +10,11 @@
 
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <deque>
 #include <thread>
 
+#include "mock/connection_loop.h"
 #include "mock/json_fields.h"
 #include "mock/service.h"
 
@@ -78,15 +80,6 @@ class ElasticThreadPool final : public httplib::TaskQueue {
   bool shutdown_ = false;
 };
 
-// Gives access to the listening socket, which cpp-httplib keeps protected, to widen its
-// compiled-in backlog of 5.
-template <class Base>
-class TunedServer : public Base {
- public:
-  using Base::Base;
-  void WidenBacklog(int backlog) { ::listen(this->svr_sock_, backlog); }
-};
-
 std::string AddressOf(const sockaddr_storage& ss, int* port) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (ss.ss_family == AF_INET) {
@@ -102,6 +95,81 @@ std::string AddressOf(const sockaddr_storage& ss, int* port) {
   }
   return buf;
 }
+
+// Gives access to what cpp-httplib keeps protected: the listening socket (to widen its
+// compiled-in backlog of 5) and the handling of one request read by someone else.
+template <class Base>
+class TunedServer : public Base {
+ public:
+  using Base::Base;
+  void WidenBacklog(int backlog) { ::listen(this->svr_sock_, backlog); }
+  // Routes and answers the one request `stream` holds. False when the answer could not
+  // be written; `client_closes` is set when the client asked to close.
+  bool Process(httplib::Stream& stream, bool last, bool* client_closes) {
+    bool closed = false;
+    const bool ok = this->process_request(stream, last, closed, nullptr);
+    *client_closes = closed;
+    return ok;
+  }
+};
+
+// A request the ConnectionLoop has already read whole, served to cpp-httplib's parser
+// from memory; answers go to the (non-blocking) socket with a write timeout.
+class BufferedStream final : public httplib::Stream {
+ public:
+  BufferedStream(int fd, std::string_view request, std::chrono::milliseconds write_timeout)
+      : fd_(fd), request_(request), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return pos_ < request_.size(); }
+  bool is_writable() const override { return true; }  // write() waits, within its timeout
+
+  ssize_t read(char* ptr, size_t size) override {
+    const size_t n = std::min(size, request_.size() - pos_);
+    std::memcpy(ptr, request_.data() + pos_, n);
+    pos_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    const auto deadline = std::chrono::steady_clock::now() + write_timeout_;
+    size_t done = 0;
+    while (done < size) {
+      const ssize_t n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return -1;  // the client stopped reading
+      pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, static_cast<int>(left.count()));
+    }
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    port = -1;
+    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) ip = AddressOf(ss, &port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    port = -1;
+    if (getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) ip = AddressOf(ss, &port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  const int fd_;
+  const std::string_view request_;
+  const std::chrono::milliseconds write_timeout_;
+  size_t pos_ = 0;
+};
 
 // One accepted TCP connection of this process, as seen from our side.
 struct Connection {
@@ -166,6 +234,11 @@ void ResetConnection(int fd) {
   connect(fd, &unspec, sizeof unspec);
 }
 
+// A worker answers at most this many requests of one connection in a row before the
+// loop takes it back, and waits this long for the next one.
+constexpr int kRequestsInARow = 64;
+constexpr auto kNextRequestWait = std::chrono::milliseconds(1);
+
 struct StatusText {
   const char* code;
   const char* message;
@@ -195,6 +268,10 @@ struct MockHttpServer::Impl {
   MockService& service;
   ServerOptions options;
   std::unique_ptr<httplib::Server> server;
+  // Plain HTTP: the loop reads requests, the pool answers them. HTTPS: cpp-httplib's
+  // own accept loop on `thread`, a worker per connection.
+  std::unique_ptr<ConnectionLoop> loop;
+  std::unique_ptr<ElasticThreadPool> pool;
   std::thread thread;
   int port = 0;
   int stop_event = -1;  // eventfd, readable once stopping: wakes held requests
@@ -278,14 +355,15 @@ MockHttpServer::~MockHttpServer() { Stop(); }
 std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
                                                       const ServerOptions& options,
                                                       std::string* error) {
-  // A reset connection makes cpp-httplib's next write raise SIGPIPE; a server must not
-  // die of a client going away.
+  // A reset connection makes a later write raise SIGPIPE; a server must not die of a
+  // client going away.
   std::signal(SIGPIPE, SIG_IGN);
 
   auto impl = std::make_unique<Impl>(service, options);
   const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
-  int bound = -1;
-  auto setup = [&](auto& server) -> bool {
+  const size_t min_threads = std::min(options.min_threads, options.max_threads);
+  const size_t max_threads = options.max_threads;
+  auto configure = [&](auto& server) {
     server.set_tcp_nodelay(true);
     // cpp-httplib's default sets SO_REUSEPORT, which lets a second server bind the same
     // port and silently take half the traffic. Reuse of TIME_WAIT addresses is enough.
@@ -298,8 +376,6 @@ std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
     server.set_read_timeout(options.read_timeout_seconds, 0);
     server.set_write_timeout(options.read_timeout_seconds, 0);
     server.set_payload_max_length(options.max_body_bytes);
-    const size_t min_threads = std::min(options.min_threads, options.max_threads);
-    const size_t max_threads = options.max_threads;
     server.new_task_queue = [min_threads, max_threads] {
       return new ElasticThreadPool(min_threads, max_threads);
     };
@@ -321,54 +397,101 @@ std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
       res.set_content(R"({"status":"error","code":"internal_error","message":"Internal error."})",
                       "application/json");
     });
-    bound = options.port == 0
-                ? server.bind_to_any_port(options.host)
-                : (server.bind_to_port(options.host, options.port) ? options.port : -1);
-    if (bound < 0) return false;
-    server.WidenBacklog(options.listen_backlog);
-    return true;
   };
 
-  bool ok;
-  if (tls) {
-    if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-      *error = "HTTPS needs both a certificate file and a key file";
-      return nullptr;
-    }
-    auto server = std::make_unique<TunedServer<httplib::SSLServer>>(options.tls_cert_file.c_str(),
-                                                                    options.tls_key_file.c_str());
-    if (!server->is_valid()) {
-      *error = "cannot load the TLS certificate '" + options.tls_cert_file + "' or key '" +
-               options.tls_key_file + "' (PEM files, matching pair)";
-      return nullptr;
-    }
-    ok = setup(*server);
-    impl->server = std::move(server);
-  } else {
+  if (!tls) {
     auto server = std::make_unique<TunedServer<httplib::Server>>();
-    ok = setup(*server);
+    configure(*server);
+    auto listener = ListenTcp(options.host, options.port, options.listen_backlog);
+    if (!listener.ok()) {
+      *error = std::string(listener.status().message());
+      return nullptr;
+    }
+    impl->port = LocalPort(*listener);
+    impl->stop_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    impl->pool = std::make_unique<ElasticThreadPool>(min_threads, max_threads);
+    ConnectionLimits limits;
+    limits.max_connections = options.max_connections;
+    limits.request_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(options.request_timeout_seconds * 1000));
+    limits.idle_timeout = std::chrono::seconds(options.keep_alive_timeout_seconds);
+    limits.max_requests_per_connection = options.keep_alive_max_requests;
+    limits.framing.max_body_bytes = options.max_body_bytes;
+    limits.framing.max_head_bytes = options.max_header_bytes;
+    limits.framing.max_headers = options.max_headers;
+    const auto write_timeout = std::chrono::seconds(options.read_timeout_seconds);
+    TunedServer<httplib::Server>* http = server.get();
+    ElasticThreadPool* pool = impl->pool.get();
+    auto dispatch = [http, pool, write_timeout](ReadyRequest request, ConnectionLoop& loop) {
+      pool->enqueue([http, request, write_timeout, &loop]() mutable {
+        // A busy keep-alive client's next request is answered on this worker, up to a
+        // fair share; then, or when it is slow to come, the loop takes the connection back.
+        for (int in_a_row = 1;; ++in_a_row) {
+          BufferedStream stream(request.fd, request.bytes(), write_timeout);
+          bool client_closes = false;
+          const bool written = http->Process(stream, request.last, &client_closes);
+          const bool keep_alive = written && !client_closes && !request.last;
+          if (!keep_alive || in_a_row >= kRequestsInARow ||
+              !loop.TakeNextOnWorker(request, kNextRequestWait)) {
+            loop.Release(request, keep_alive);
+            return;
+          }
+        }
+      });
+    };
+    Impl* self = impl.get();
+    auto answered = [self](int status) { self->service.metrics().CountRequest("unknown", status); };
+    auto loop = ConnectionLoop::Start(*listener, limits, std::move(dispatch), std::move(answered));
+    if (!loop.ok()) {
+      *error = std::string(loop.status().message());
+      return nullptr;
+    }
     impl->server = std::move(server);
+    impl->loop = *std::move(loop);
+    return std::unique_ptr<MockHttpServer>(new MockHttpServer(std::move(impl)));
   }
-  if (!ok) {
+
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    *error = "HTTPS needs both a certificate file and a key file";
+    return nullptr;
+  }
+  auto server = std::make_unique<TunedServer<httplib::SSLServer>>(options.tls_cert_file.c_str(),
+                                                                  options.tls_key_file.c_str());
+  if (!server->is_valid()) {
+    *error = "cannot load the TLS certificate '" + options.tls_cert_file + "' or key '" +
+             options.tls_key_file + "' (PEM files, matching pair)";
+    return nullptr;
+  }
+  configure(*server);
+  const int bound = options.port == 0
+                        ? server->bind_to_any_port(options.host)
+                        : (server->bind_to_port(options.host, options.port) ? options.port : -1);
+  if (bound < 0) {
     *error = "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
              std::strerror(errno);
     return nullptr;
   }
+  server->WidenBacklog(options.listen_backlog);
+  impl->server = std::move(server);
   impl->port = bound;
   impl->stop_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  httplib::Server* server = impl->server.get();
+  httplib::Server* raw = impl->server.get();
   auto finished = std::make_shared<std::atomic<bool>>(false);
-  impl->thread = std::thread([server, finished] {
-    server->listen_after_bind();
+  impl->thread = std::thread([raw, finished] {
+    raw->listen_after_bind();
     *finished = true;
   });
   // The socket already accepts into its backlog; wait until the loop runs so that
   // stop() (which needs is_running()) works from here on.
-  while (!server->is_running() && !*finished) std::this_thread::yield();
+  while (!raw->is_running() && !*finished) std::this_thread::yield();
   return std::unique_ptr<MockHttpServer>(new MockHttpServer(std::move(impl)));
 }
 
 int MockHttpServer::port() const { return impl_->port; }
+
+size_t MockHttpServer::open_connections() const {
+  return impl_->loop ? impl_->loop->open_connections() : 0;
+}
 
 std::string MockHttpServer::base_url() const {
   const bool tls = !impl_->options.tls_cert_file.empty();
@@ -384,9 +507,15 @@ void MockHttpServer::Stop() {
     if (write(impl_->stop_event, &one, sizeof one) < 0) {
       // Nothing to release: the eventfd cannot fail here short of a broken descriptor.
     }
-    impl_->server->stop();
-    ShutdownConnections(impl_->port);
-    if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->loop) {
+      impl_->loop->Stop();               // no new connections or requests
+      ShutdownConnections(impl_->port);  // workers blocked writing give up
+      impl_->pool->shutdown();
+    } else {
+      impl_->server->stop();
+      ShutdownConnections(impl_->port);
+      if (impl_->thread.joinable()) impl_->thread.join();
+    }
   });
 }
 

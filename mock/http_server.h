@@ -13,20 +13,29 @@ struct ServerOptions {
   int port = 0;  // 0: any free port (read it back with port())
   // HTTPS when both are set (PEM files).
   std::string tls_cert_file, tls_key_file;
-  // cpp-httplib gives each open keep-alive connection a worker thread for its whole
-  // life, so the pool grows on demand up to max_threads (about one per client).
+  // Workers answering requests: the pool grows on demand up to max_threads (held and
+  // slow faults keep theirs for as long as they last). Over HTTPS cpp-httplib holds a
+  // worker for a connection's whole life instead.
   size_t min_threads = 8;
   size_t max_threads = 1024;
-  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
+  // Plain HTTP: connections open at once (waiting ones cost no thread; past the limit
+  // the one idle or trickling the longest is dropped), and the bounds on one request.
+  size_t max_connections = 4096;
+  double request_timeout_seconds = 10;  // first byte to last; slower gets 408
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; more gets 431
+  size_t max_headers = 100;             // header fields; more gets 431
+  size_t max_body_bytes = 1 << 20;      // however framed; larger bodies get 413
   int keep_alive_timeout_seconds = 5;
   size_t keep_alive_max_requests = 100000;
-  int read_timeout_seconds = 5;
-  int listen_backlog = 1024;  // cpp-httplib's compiled-in backlog is 5
+  int read_timeout_seconds = 5;  // also the write timeout
+  int listen_backlog = 1024;     // cpp-httplib's compiled-in backlog is 5
 };
 
-// Serves a MockService over HTTP(S) with cpp-httplib, tuned as DESIGN.md's gotchas
-// require (TCP_NODELAY on, an elastic worker pool, a real listen backlog), and carries
-// out the connection-level faults (slow, hang, reset) that the service asks for.
+// Serves a MockService over HTTP(S): plain HTTP requests are read by a ConnectionLoop
+// (bounded, framed, with deadlines) and answered by cpp-httplib's request handling on an
+// elastic worker pool; HTTPS uses cpp-httplib's own connection handling, tuned as
+// DESIGN.md's gotchas require (TCP_NODELAY on, a real listen backlog). Carries out the
+// connection-level faults (slow, hang, reset) that the service asks for.
 class MockHttpServer {
  public:
   // Binds, starts serving on a background thread and returns once it accepts
@@ -36,6 +45,8 @@ class MockHttpServer {
   ~MockHttpServer();
 
   int port() const;
+  // Plain HTTP connections open right now (0 over HTTPS). Thread-safe.
+  size_t open_connections() const;
   // "http://127.0.0.1:PORT" (or https://).
   std::string base_url() const;
 

@@ -365,6 +365,9 @@ std::optional<Scenario> ParseScenario(const std::string& text, std::string* erro
   } catch (const json::parse_error& e) {
     *error = DescribeParseError(text, e);
     return std::nullopt;
+  } catch (const json::out_of_range&) {  // a number beyond a double: 1e999
+    *error = "a number is out of range";
+    return std::nullopt;
   }
   return ScenarioFromJson(j, error);
 }

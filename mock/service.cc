@@ -589,6 +589,8 @@ HttpResponse MockService::HandleControl(const HttpRequest& req, std::string_view
         body = json::parse(req.body);
       } catch (const json::parse_error& e) {
         return Error(400, "invalid_json", DescribeParseError(std::string(req.body), e));
+      } catch (const json::out_of_range&) {  // a number beyond a double: 1e999
+        return Error(400, "invalid_json", "A number in the request body is out of range.");
       }
     }
   }

@@ -48,6 +48,9 @@ TEST(Flags, EveryFlagInBothSpellings) {
                   "4096",
                   "--max-threads",
                   "64",
+                  "--max-connections=500",
+                  "--request-timeout",
+                  "2.5",
                   "--port-file",
                   "/tmp/p"},
                  &error);
@@ -64,6 +67,8 @@ TEST(Flags, EveryFlagInBothSpellings) {
   EXPECT_EQ(c->service.journal_capacity, 10u);
   EXPECT_EQ(c->server.max_body_bytes, 4096u);
   EXPECT_EQ(c->server.max_threads, 64u);
+  EXPECT_EQ(c->server.max_connections, 500u);
+  EXPECT_DOUBLE_EQ(c->server.request_timeout_seconds, 2.5);
   EXPECT_EQ(c->port_file, "/tmp/p");
 }
 
@@ -78,6 +83,8 @@ TEST(Flags, BadFlagsAreNamed) {
       {{"--start-time", "yesterday"}, "--start-time"},
       {{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
       {{"--admin-token-file", "/nonexistent"}, "--admin-token-file: cannot read"},
+      {{"--max-connections", "0"}, "--max-connections"},
+      {{"--request-timeout", "0"}, "--request-timeout"},
       {{"--verbose"}, "unknown flag '--verbose'"},
   };
   for (const auto& [args, expected] : cases) {
