@@ -63,6 +63,8 @@ std::string MockUsage() {
          "                         too but shows the token to anyone running ps)\n"
          "  --journal-size N       REST requests kept in the journal (default 1000)\n"
          "  --max-body-bytes N     larger request bodies get 413 (default 1048576)\n"
+         "  --max-numbers N        numbers kept; past it the oldest are forgotten\n"
+         "                         (default 200000)\n"
          "  --max-threads N        requests answered at once, a worker each (default 1024)\n"
          "  --max-connections N    connections open at once; past it the one idle or\n"
          "                         trickling the longest is dropped (default 4096)\n"
@@ -166,6 +168,12 @@ std::optional<MockConfig> ParseMockFlags(int argc, const char* const* argv, cons
       if (!ParseNumber(value, &c.service.journal_capacity) ||
           c.service.journal_capacity > 1'000'000) {
         return bad("expected an integer 0-1000000");
+      }
+    } else if (arg == "--max-numbers") {
+      if (!take()) return std::nullopt;
+      if (!ParseNumber(value, &c.service.max_numbers) || c.service.max_numbers < 1 ||
+          c.service.max_numbers > 100'000'000) {
+        return bad("expected an integer 1-100000000");
       }
     } else if (arg == "--max-body-bytes") {
       if (!take()) return std::nullopt;

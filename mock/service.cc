@@ -151,6 +151,7 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
     entry.path = req.path;
     {
       std::lock_guard lock(mutex_);
+      PurgeExpired();
       entry.at = clock_.Now();
       res = HandleRest(req, req.path.substr(kRestPrefix.size()), entry);
       entry.status = res.status_sent();
@@ -176,11 +177,8 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
     endpoint_label = "metrics";
     {
       std::lock_guard lock(mutex_);
-      const TimePoint now = clock_.Now();
-      metrics_.SetActiveNumbers(
-          static_cast<double>(std::count_if(numbers_.begin(), numbers_.end(), [&](const auto& n) {
-            return n.second.expires > now;
-          })));
+      PurgeExpired();
+      metrics_.SetActiveNumbers(static_cast<double>(ActiveNumbers(clock_.Now())));
     }
     res.body = metrics_.Serialize();
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -430,7 +428,7 @@ HttpResponse MockService::RequestNumber(const std::string& key, const std::strin
     return Error(404, "no_numbers_available",
                  "Currently out of stock for the requested country/service combination.");
   }
-  PurgeExpired();
+  PurgeExpired(/*room=*/1);
   account.balance_micros -= price;
   --offer->offer.stock;
 
@@ -462,7 +460,7 @@ HttpResponse MockService::RequestNumber(const std::string& key, const std::strin
   r.body += R"(","expires_at":")";
   r.body += FormatRfc3339(n.expires);
   r.body += R"("}})";
-  numbers_by_age_.push_back(n.id);
+  numbers_by_age_.push_back({n.id, n.expires});
   numbers_.emplace(n.id, std::move(n));
   return r;
 }
@@ -493,17 +491,26 @@ void MockService::MarkDelivered(NumberState& n) {
   }
 }
 
-void MockService::PurgeExpired() {
-  // Numbers are forgotten an hour (scaled) after their reservation ends.
+void MockService::PurgeExpired(size_t room) {
+  // Runs on every request, not only purchases, so that the table lets go of memory once
+  // buying stops; it looks at the oldest number only unless there is work. Numbers are
+  // forgotten an hour (scaled) after their reservation ends, and the oldest beyond
+  // max_numbers less `room` (for numbers about to be bought).
   const TimePoint horizon = clock_.Now() - clock_.Scaled(3600);
-  while (!numbers_by_age_.empty()) {
-    auto it = numbers_.find(numbers_by_age_.front());
-    if (it != numbers_.end()) {
-      if (it->second.expires > horizon) break;
-      numbers_.erase(it);
-    }
+  const size_t keep = options_.max_numbers > room ? options_.max_numbers - room : 0;
+  while (!numbers_by_age_.empty() &&
+         (numbers_by_age_.front().expires <= horizon || numbers_.size() > keep)) {
+    numbers_.erase(numbers_by_age_.front().id);
     numbers_by_age_.pop_front();
   }
+}
+
+size_t MockService::ActiveNumbers(TimePoint now) const {
+  // Expiries rise along numbers_by_age_: the active ones are a suffix.
+  const auto first_active =
+      std::partition_point(numbers_by_age_.begin(), numbers_by_age_.end(),
+                           [now](const AgedNumber& n) { return n.expires <= now; });
+  return static_cast<size_t>(numbers_by_age_.end() - first_active);
 }
 
 HttpResponse MockService::ListSms(const std::string& key, const std::string& number_id) {

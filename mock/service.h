@@ -61,6 +61,10 @@ class MockService {
     uint64_t seed = 1;
     Clock::Options clock;
     size_t journal_capacity = 1000;
+    // Numbers kept: past it the oldest are forgotten (the expired first: numbers expire
+    // in the order they are bought). Expired numbers are forgotten an hour (scaled)
+    // after expiry anyway.
+    size_t max_numbers = 200'000;
     std::string admin_token;  // empty: the control API is open
   };
 
@@ -125,7 +129,10 @@ class MockService {
   void Restock(OfferState& offer);
   void ScheduleSms(NumberState& number, const SmsSpec& spec);
   void MarkDelivered(NumberState& number);
-  void PurgeExpired();
+  // Forgets numbers past their retention, and the oldest past max_numbers less `room`.
+  // O(1) when there is nothing to forget.
+  void PurgeExpired(size_t room = 0);
+  size_t ActiveNumbers(TimePoint now) const;
   const Country* FindCountry(const std::string& code) const;
   bool KnownService(const std::string& service) const;
 
@@ -146,7 +153,12 @@ class MockService {
   std::unordered_map<std::string, AccountState> accounts_;
   std::map<std::pair<std::string, std::string>, OfferState> offers_;
   std::unordered_map<std::string, NumberState> numbers_;
-  std::deque<std::string> numbers_by_age_;      // for purging expired numbers
+  struct AgedNumber {
+    std::string id;
+    TimePoint expires;
+  };
+  // Oldest first, which is also soonest to expire: every reservation lasts the same.
+  std::deque<AgedNumber> numbers_by_age_;
   std::optional<PhonePool> phones_;             // rebuilt with each scenario
   std::string countries_body_, services_body_;  // fixed per scenario
 };

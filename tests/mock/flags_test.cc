@@ -49,6 +49,7 @@ TEST(Flags, EveryFlagInBothSpellings) {
                   "--max-threads",
                   "64",
                   "--max-connections=500",
+                  "--max-numbers=1000",
                   "--request-timeout",
                   "2.5",
                   "--port-file",
@@ -68,6 +69,7 @@ TEST(Flags, EveryFlagInBothSpellings) {
   EXPECT_EQ(c->server.max_body_bytes, 4096u);
   EXPECT_EQ(c->server.max_threads, 64u);
   EXPECT_EQ(c->server.max_connections, 500u);
+  EXPECT_EQ(c->service.max_numbers, 1000u);
   EXPECT_DOUBLE_EQ(c->server.request_timeout_seconds, 2.5);
   EXPECT_EQ(c->port_file, "/tmp/p");
 }
