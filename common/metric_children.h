@@ -9,6 +9,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/mutex.h"
+
 namespace ismscode {
 
 // Finds a metric family's child for a set of label values, fast: Family::Add hashes a
@@ -30,7 +32,7 @@ class MetricChildren {
       key += '\x1f';
       key += value;
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = children_.find(std::string_view(key));
     if (it == children_.end()) {
       std::map<std::string, std::string> label_map;
@@ -41,8 +43,8 @@ class MetricChildren {
   }
 
  private:
-  std::mutex mutex_;
-  std::map<std::string, void*, std::less<>> children_;
+  Mutex mutex_;
+  std::map<std::string, void*, std::less<>> children_ GUARDED_BY(mutex_);
 };
 
 }  // namespace ismscode

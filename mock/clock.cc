@@ -5,7 +5,7 @@ namespace ismscode::mock {
 Clock::Clock(Options options) : options_(options) { Reset(); }
 
 TimePoint Clock::Now() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Duration flowed{};
   if (!options_.frozen) {
     flowed = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started_);
@@ -15,12 +15,12 @@ TimePoint Clock::Now() const {
 
 void Clock::Advance(Duration by) {
   if (by <= Duration::zero()) return;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   advanced_ += by;
 }
 
 void Clock::Reset() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   origin_ = options_.start_time.value_or(std::chrono::system_clock::now());
   started_ = std::chrono::steady_clock::now();
   advanced_ = Duration::zero();
@@ -32,7 +32,7 @@ Duration Clock::Scaled(double seconds) const {
 }
 
 Duration Clock::advanced() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return advanced_;
 }
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/time_format.h"
 
 namespace ismscode::mock {
@@ -47,10 +48,11 @@ class Clock {
 
  private:
   const Options options_;
-  mutable std::mutex mutex_;
-  TimePoint origin_;                               // mock time at construction/reset
-  std::chrono::steady_clock::time_point started_;  // steady time at construction/reset
-  Duration advanced_{};
+  mutable Mutex mutex_;
+  TimePoint origin_ GUARDED_BY(mutex_);  // mock time at construction/reset
+  std::chrono::steady_clock::time_point started_
+      GUARDED_BY(mutex_);  // steady time at construction/reset
+  Duration advanced_ GUARDED_BY(mutex_){};
 };
 
 }  // namespace ismscode::mock

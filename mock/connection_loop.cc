@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace ismscode::mock {
 
 namespace {
@@ -127,8 +129,8 @@ struct ConnectionLoop::Impl {
   bool listener_paused = false;  // out of descriptors: accept again at the next sweep
 
   // Released by workers, taken by the loop.
-  std::mutex released_mutex;
-  std::vector<std::pair<uint64_t, bool>> released;
+  Mutex released_mutex;
+  std::vector<std::pair<uint64_t, bool>> released GUARDED_BY(released_mutex);
 
   void Run() {
     epoll_event events[256];
@@ -311,7 +313,7 @@ struct ConnectionLoop::Impl {
     [[maybe_unused]] const ssize_t r = read(wake_fd, &count, sizeof count);
     std::vector<std::pair<uint64_t, bool>> batch;
     {
-      std::lock_guard lock(released_mutex);
+      MutexLock lock(released_mutex);
       batch.swap(released);
     }
     for (const auto& [id, keep_alive] : batch) {
@@ -406,7 +408,7 @@ void ConnectionLoop::Release(const ReadyRequest& request, bool keep_alive) {
     c.framer.Reset();
   }
   {
-    std::lock_guard lock(impl_->released_mutex);
+    MutexLock lock(impl_->released_mutex);
     impl_->released.emplace_back(request.id, keep_alive && !impl_->stopping.load());
   }
   const uint64_t one = 1;

@@ -14,6 +14,7 @@
 #include <deque>
 #include <thread>
 
+#include "common/mutex.h"
 #include "mock/connection_loop.h"
 #include "mock/json_fields.h"
 #include "mock/service.h"
@@ -22,36 +23,39 @@ namespace ismscode::mock {
 
 namespace {
 
-// A worker pool that grows on demand: cpp-httplib holds a worker for the whole life of a
-// keep-alive connection, so a fixed pool makes client N+1 wait for someone's keep-alive
-// timeout. Threads are kept until shutdown.
+// A worker pool that grows on demand, up to max_threads: a held or slow request (a fault)
+// keeps its worker, and over HTTPS cpp-httplib holds one for a connection's whole life.
+// Threads are kept until shutdown; jobs enqueued after it are dropped.
 class ElasticThreadPool final : public httplib::TaskQueue {
  public:
   ElasticThreadPool(size_t min_threads, size_t max_threads) : max_threads_(max_threads) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (size_t i = 0; i < min_threads; ++i) Spawn();
   }
   ~ElasticThreadPool() override { shutdown(); }
 
   void enqueue(std::function<void()> fn) override {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
+    if (shutdown_) return;
     jobs_.push_back(std::move(fn));
     if (jobs_.size() > idle_ && threads_.size() < max_threads_) Spawn();
-    cond_.notify_one();
+    cond_.NotifyOne();
   }
 
   void shutdown() override {
+    std::vector<std::thread> threads;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (shutdown_) return;
       shutdown_ = true;
+      threads.swap(threads_);
     }
-    cond_.notify_all();
-    for (std::thread& t : threads_) t.join();
+    cond_.NotifyAll();
+    for (std::thread& t : threads) t.join();
   }
 
  private:
-  void Spawn() {
+  void Spawn() REQUIRES(mutex_) {
     threads_.emplace_back([this] { Work(); });
   }
 
@@ -59,9 +63,9 @@ class ElasticThreadPool final : public httplib::TaskQueue {
     for (;;) {
       std::function<void()> job;
       {
-        std::unique_lock lock(mutex_);
+        MutexLock lock(mutex_);
         ++idle_;
-        cond_.wait(lock, [&] { return shutdown_ || !jobs_.empty(); });
+        while (!shutdown_ && jobs_.empty()) cond_.Wait(mutex_);
         --idle_;
         if (jobs_.empty()) return;  // shutdown, nothing left to do
         job = std::move(jobs_.front());
@@ -72,12 +76,12 @@ class ElasticThreadPool final : public httplib::TaskQueue {
   }
 
   const size_t max_threads_;
-  std::mutex mutex_;
-  std::condition_variable cond_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  size_t idle_ = 0;
-  bool shutdown_ = false;
+  Mutex mutex_;
+  CondVar cond_;
+  std::deque<std::function<void()>> jobs_ GUARDED_BY(mutex_);
+  std::vector<std::thread> threads_ GUARDED_BY(mutex_);
+  size_t idle_ GUARDED_BY(mutex_) = 0;
+  bool shutdown_ GUARDED_BY(mutex_) = false;
 };
 
 std::string AddressOf(const sockaddr_storage& ss, int* port) {

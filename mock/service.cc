@@ -94,12 +94,12 @@ MockService::MockService(Scenario scenario, Options options)
       clock_(options_.clock),
       random_(options_.seed),
       journal_(options_.journal_capacity) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   LoadScenario(scenario);
 }
 
 void MockService::SetDraining(bool draining) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   draining_ = draining;
 }
 
@@ -150,7 +150,7 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
     entry.method = req.method;
     entry.path = req.path;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       PurgeExpired();
       entry.at = clock_.Now();
       res = HandleRest(req, req.path.substr(kRestPrefix.size()), entry);
@@ -161,7 +161,7 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
     }
   } else if (StartsWith(req.path, kControlPrefix)) {
     endpoint_label = "control";
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     res = HandleControl(req, req.path.substr(kControlPrefix.size()));
   } else if ((req.path == "/healthz" || req.path == "/metrics") && req.method != "GET" &&
              req.method != "HEAD") {
@@ -170,13 +170,13 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
     res.headers.emplace_back("Allow", "GET");
   } else if (req.path == "/healthz") {
     endpoint_label = "healthz";
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     res = draining_ ? Json(503, {{"status", "draining"}})
                     : Json(200, {{"status", "ok"}, {"scenario", scenario_.name}});
   } else if (req.path == "/metrics") {
     endpoint_label = "metrics";
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       PurgeExpired();
       metrics_.SetActiveNumbers(static_cast<double>(ActiveNumbers(clock_.Now())));
     }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "mock/clock.h"
 #include "mock/faults.h"
 #include "mock/journal.h"
@@ -103,64 +104,69 @@ class MockService {
   };
 
   // Routing.
-  HttpResponse HandleRest(const HttpRequest& req, std::string_view route, JournalEntry& entry);
-  HttpResponse HandleControl(const HttpRequest& req, std::string_view route);
+  HttpResponse HandleRest(const HttpRequest& req, std::string_view route, JournalEntry& entry)
+      REQUIRES(mutex_);
+  HttpResponse HandleControl(const HttpRequest& req, std::string_view route) REQUIRES(mutex_);
 
   // REST endpoints (mutex held).
-  HttpResponse ListCountries();
-  HttpResponse ListServices();
+  HttpResponse ListCountries() REQUIRES(mutex_);
+  HttpResponse ListServices() REQUIRES(mutex_);
   HttpResponse RequestNumber(const std::string& key, const std::string& country,
-                             const std::string& service, JournalEntry& entry);
-  HttpResponse ListSms(const std::string& key, const std::string& number_id);
+                             const std::string& service, JournalEntry& entry) REQUIRES(mutex_);
+  HttpResponse ListSms(const std::string& key, const std::string& number_id) REQUIRES(mutex_);
 
   // Control endpoints (mutex held).
-  HttpResponse CreateAccount(const nlohmann::ordered_json& body);
-  HttpResponse UpdateAccount(const std::string& key, const nlohmann::ordered_json& body);
+  HttpResponse CreateAccount(const nlohmann::ordered_json& body) REQUIRES(mutex_);
+  HttpResponse UpdateAccount(const std::string& key, const nlohmann::ordered_json& body)
+      REQUIRES(mutex_);
   HttpResponse UpdateOffer(const std::string& country, const std::string& service,
-                           const nlohmann::ordered_json& body);
-  HttpResponse InjectSms(const std::string& number_id, const nlohmann::ordered_json& body);
-  nlohmann::ordered_json AccountJson(const std::string& key, const AccountState& a) const;
-  nlohmann::ordered_json NumberJson(NumberState& n);
+                           const nlohmann::ordered_json& body) REQUIRES(mutex_);
+  HttpResponse InjectSms(const std::string& number_id, const nlohmann::ordered_json& body)
+      REQUIRES(mutex_);
+  nlohmann::ordered_json AccountJson(const std::string& key, const AccountState& a) const
+      REQUIRES(mutex_);
+  nlohmann::ordered_json NumberJson(NumberState& n) REQUIRES(mutex_);
 
   // State helpers (mutex held).
-  void LoadScenario(const Scenario& scenario);
-  std::optional<int> RateLimitRetryAfter(AccountState& account);
-  OfferState* FindOffer(const std::string& country, const std::string& service);
-  void Restock(OfferState& offer);
-  void ScheduleSms(NumberState& number, const SmsSpec& spec);
-  void MarkDelivered(NumberState& number);
+  void LoadScenario(const Scenario& scenario) REQUIRES(mutex_);
+  std::optional<int> RateLimitRetryAfter(AccountState& account) REQUIRES(mutex_);
+  OfferState* FindOffer(const std::string& country, const std::string& service) REQUIRES(mutex_);
+  void Restock(OfferState& offer) REQUIRES(mutex_);
+  void ScheduleSms(NumberState& number, const SmsSpec& spec) REQUIRES(mutex_);
+  void MarkDelivered(NumberState& number) REQUIRES(mutex_);
   // Forgets numbers past their retention, and the oldest past max_numbers less `room`.
   // O(1) when there is nothing to forget.
-  void PurgeExpired(size_t room = 0);
-  size_t ActiveNumbers(TimePoint now) const;
-  const Country* FindCountry(const std::string& code) const;
-  bool KnownService(const std::string& service) const;
+  void PurgeExpired(size_t room = 0) REQUIRES(mutex_);
+  size_t ActiveNumbers(TimePoint now) const REQUIRES(mutex_);
+  const Country* FindCountry(const std::string& code) const REQUIRES(mutex_);
+  bool KnownService(const std::string& service) const REQUIRES(mutex_);
 
   HttpResponse Error(int status, std::string_view code, std::string_view message);
   HttpResponse Json(int status, const nlohmann::ordered_json& body);
   HttpResponse FaultResponse(const FaultSpec& fault);
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   const Options options_;
-  Clock clock_;
-  Random random_;
-  MockMetrics metrics_;
-  Journal journal_;
-  FaultSet faults_;
-  Scenario scenario_;
-  bool draining_ = false;
+  Clock clock_;  // thread-safe
+  Random random_ GUARDED_BY(mutex_);
+  MockMetrics metrics_;  // thread-safe
+  Journal journal_ GUARDED_BY(mutex_);
+  FaultSet faults_ GUARDED_BY(mutex_);
+  Scenario scenario_ GUARDED_BY(mutex_);
+  bool draining_ GUARDED_BY(mutex_) = false;
 
-  std::unordered_map<std::string, AccountState> accounts_;
-  std::map<std::pair<std::string, std::string>, OfferState> offers_;
-  std::unordered_map<std::string, NumberState> numbers_;
+  std::unordered_map<std::string, AccountState> accounts_ GUARDED_BY(mutex_);
+  std::map<std::pair<std::string, std::string>, OfferState> offers_ GUARDED_BY(mutex_);
+  std::unordered_map<std::string, NumberState> numbers_ GUARDED_BY(mutex_);
   struct AgedNumber {
     std::string id;
     TimePoint expires;
   };
   // Oldest first, which is also soonest to expire: every reservation lasts the same.
   std::deque<AgedNumber> numbers_by_age_;
-  std::optional<PhonePool> phones_;             // rebuilt with each scenario
-  std::string countries_body_, services_body_;  // fixed per scenario
+  std::optional<PhonePool> phones_;                // rebuilt with each scenario
+  std::string countries_body_ GUARDED_BY(mutex_);  // fixed per scenario
+  std::string services_body_ GUARDED_BY(mutex_);
 };
 
 }  // namespace ismscode::mock

@@ -18,6 +18,7 @@ std::unique_ptr<UpstreamPool> UpstreamPool::Create(const UpstreamConfig& config,
     auto client = UpstreamClient::Create(config, error, metrics);
     if (!client) return nullptr;
     pool->all_.push_back(client.get());
+    MutexLock lock(pool->mutex_);
     pool->idle_.push_back(std::move(client));
   }
   return pool;
@@ -29,15 +30,15 @@ UpstreamPool::Lease::Lease(UpstreamPool& pool, std::unique_ptr<UpstreamClient> c
 UpstreamPool::Lease::~Lease() {
   if (!client_) return;  // moved from
   {
-    std::lock_guard lock(pool_->mutex_);
+    MutexLock lock(pool_->mutex_);
     pool_->idle_.push_back(std::move(client_));
   }
-  pool_->available_.notify_one();
+  pool_->available_.NotifyOne();
 }
 
 UpstreamPool::Lease UpstreamPool::Take() {
-  std::unique_lock lock(mutex_);
-  available_.wait(lock, [&] { return !idle_.empty(); });
+  MutexLock lock(mutex_);
+  while (idle_.empty()) available_.Wait(mutex_);
   auto client = std::move(idle_.back());
   idle_.pop_back();
   return Lease(*this, std::move(client));
@@ -135,7 +136,7 @@ Acquirer::Clock::duration Acquirer::Backoff(int retry) {
   // Exponential with full jitter: uniform in [0, min(max, initial * 2^retry)].
   const auto ceiling = std::min<int64_t>(options_.max_backoff.count(),
                                          options_.initial_backoff.count() << std::min(retry, 20));
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return std::chrono::milliseconds(
       std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(ceiling, 1))(jitter_));
 }
@@ -177,7 +178,7 @@ Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
   Ticket ticket;
   std::optional<AcquireOutcome> known;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ticket = next_ticket_++;
     if (stopping_) {
       known = AcquireOutcome{.error = ShuttingDownError()};
@@ -218,7 +219,7 @@ Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
 bool Acquirer::Cancel(Ticket ticket) {
   BudgetGate::Ticket withdraw = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = callers_.find(ticket);
     if (it == callers_.end()) return false;
     const std::shared_ptr<Job> job = it->second;
@@ -243,7 +244,7 @@ void Acquirer::Stop() {
   std::vector<BudgetGate::Ticket> withdraw;
   const AcquireOutcome stopped{.error = ShuttingDownError()};
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
     for (const auto& job : std::vector<std::shared_ptr<Job>>(jobs_.begin(), jobs_.end())) {
       if (job->state == Job::State::kSending) continue;  // awaited by the caller's grace
@@ -258,7 +259,7 @@ void Acquirer::Stop() {
 }
 
 size_t Acquirer::in_progress() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return jobs_.size();
 }
 
@@ -301,7 +302,7 @@ std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
 void Acquirer::Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome) {
   std::vector<std::pair<Ticket, Done>> callers;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     callers = Retire(job, outcome);
   }
   for (auto& [ticket, done] : callers) {
@@ -314,7 +315,7 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
   bool abandoned;
   uint64_t submission = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (job->state == Job::State::kDone) return;
     abandoned = Abandoned(*job);
     if (!abandoned) {
@@ -336,7 +337,7 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
       });
   bool ended;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     // Only this round's ticket, and only while it still waits (a fast round may have
     // been granted, answered and submitted again meanwhile).
     if (job->state == Job::State::kQueued && job->submissions == submission) {
@@ -349,7 +350,7 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
 
 BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (job->state == Job::State::kDone) return {.sent = false};
     if (Abandoned(*job) || PastDeadline(*job)) {
       // Granted after its last caller left, its deadline passed or the gateway began to
@@ -416,7 +417,7 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
 void Acquirer::Wait(const std::shared_ptr<Job>& job, Clock::duration how_long) {
   bool abandoned;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (job->state == Job::State::kDone) return;
     abandoned = Abandoned(*job);
     if (!abandoned) job->state = Job::State::kPaused;
@@ -424,7 +425,7 @@ void Acquirer::Wait(const std::shared_ptr<Job>& job, Clock::duration how_long) {
   if (abandoned) return Step(job);  // ends it
   runtime_.at(runtime_.now() + how_long, [this, job] {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (job->state != Job::State::kPaused) return;  // Stop() or Cancel() ended it
       job->state = Job::State::kReady;
     }

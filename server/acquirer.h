@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "server/budget_gate.h"
 #include "server/errors.h"
 #include "server/rate_budget.h"
@@ -79,9 +80,9 @@ class UpstreamPool final : public Upstream {
 
   std::vector<UpstreamClient*> all_;  // fixed after Create
   std::atomic<bool> closed_{false};
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<UpstreamClient>> idle_;
+  Mutex mutex_;
+  CondVar available_;
+  std::vector<std::unique_ptr<UpstreamClient>> idle_ GUARDED_BY(mutex_);
 };
 
 struct AcquireRequest {
@@ -163,31 +164,32 @@ class Acquirer {
   // Marks the job done and records its outcome for its request id; returns the callers
   // to tell. REQUIRES: mutex_ held. Idempotent (a done job returns nobody).
   std::vector<std::pair<Ticket, Done>> Retire(const std::shared_ptr<Job>& job,
-                                              const AcquireOutcome& outcome);
+                                              const AcquireOutcome& outcome) REQUIRES(mutex_);
   // True when the job must not send anything more (stopping, or nobody waits).
-  bool Abandoned(const Job& job) const;  // REQUIRES: mutex_ held
+  bool Abandoned(const Job& job) const REQUIRES(mutex_);
   // The first caller's deadline has passed: its call is over, whatever comes next.
   bool PastDeadline(const Job& job) const;
   void FinishLate(const std::shared_ptr<Job>& job);
   Clock::duration Backoff(int retry);
-  void ForgetOldRequestIds(Clock::time_point now);  // REQUIRES: mutex_ held
+  void ForgetOldRequestIds(Clock::time_point now) REQUIRES(mutex_);
 
   Upstream& upstream_;
   BudgetGate& gate_;
   const Options options_;
   const Runtime runtime_;
   GatewayMetrics* const metrics_;
-  mutable std::mutex mutex_;
-  bool stopping_ = false;
-  std::mt19937_64 jitter_;
-  Ticket next_ticket_ = 1;
-  std::unordered_map<Ticket, std::shared_ptr<Job>> callers_;  // callers still waiting
-  std::set<std::shared_ptr<Job>> jobs_;                       // acquisitions in progress
+  mutable Mutex mutex_;
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  std::mt19937_64 jitter_ GUARDED_BY(mutex_);
+  Ticket next_ticket_ GUARDED_BY(mutex_) = 1;
+  std::unordered_map<Ticket, std::shared_ptr<Job>> callers_
+      GUARDED_BY(mutex_);                                   // callers still waiting
+  std::set<std::shared_ptr<Job>> jobs_ GUARDED_BY(mutex_);  // acquisitions in progress
   // (key, request id) -> the outcome of the purchase made for it, once made.
-  std::unordered_map<std::string, Answered> by_request_id_;
+  std::unordered_map<std::string, Answered> by_request_id_ GUARDED_BY(mutex_);
   // (key, request id) -> the acquisition making it.
-  std::unordered_map<std::string, std::shared_ptr<Job>> running_by_request_id_;
-  size_t inserts_since_sweep_ = 0;
+  std::unordered_map<std::string, std::shared_ptr<Job>> running_by_request_id_ GUARDED_BY(mutex_);
+  size_t inserts_since_sweep_ GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace ismscode::gateway

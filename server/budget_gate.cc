@@ -27,7 +27,7 @@ BudgetGate::Ticket BudgetGate::Submit(const std::string& key, Purpose purpose,
   Ticket ticket;
   bool stopping;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ticket = next_ticket_++;
     stopping = stopping_;
     if (!stopping) {
@@ -56,7 +56,7 @@ void BudgetGate::Dispatch(const std::string& key) {
   std::vector<Purpose> throttled;
   std::optional<Clock::time_point> arm;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto q = queues_.find(key);
     if (q == queues_.end()) return;
     const auto now = runtime_.now();
@@ -123,7 +123,7 @@ void BudgetGate::Dispatch(const std::string& key) {
   if (arm) {
     runtime_.at(*arm, [this, key] {
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto q = queues_.find(key);
         if (q == queues_.end()) return;
         if (q->second.timer_at && *q->second.timer_at <= runtime_.now()) {
@@ -161,7 +161,7 @@ void BudgetGate::Run(const std::string& key, Purpose purpose, RateBudget::SlotId
 }
 
 bool BudgetGate::Withdraw(Ticket ticket) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto w = waiting_.find(ticket);
   if (w == waiting_.end()) return false;
   auto q = queues_.find(w->second);
@@ -181,7 +181,7 @@ bool BudgetGate::Withdraw(Ticket ticket) {
 void BudgetGate::Stop() {
   std::vector<Refused> refusals;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
     for (auto& [key, queue] : queues_) {
       for (auto& waiters : queue.by_purpose) {
@@ -195,7 +195,7 @@ void BudgetGate::Stop() {
 }
 
 size_t BudgetGate::waiting() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return waiting_.size();
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "server/errors.h"
 #include "server/rate_budget.h"
 #include "server/runtime.h"
@@ -79,11 +80,12 @@ class BudgetGate {
   RateBudget& budget_;
   const Runtime runtime_;
   GatewayMetrics* const metrics_;
-  mutable std::mutex mutex_;
-  bool stopping_ = false;
-  Ticket next_ticket_ = 1;
-  std::unordered_map<std::string, Queue> queues_;
-  std::unordered_map<Ticket, std::string> waiting_;  // ticket -> key, while queued
+  mutable Mutex mutex_;
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  Ticket next_ticket_ GUARDED_BY(mutex_) = 1;
+  std::unordered_map<std::string, Queue> queues_ GUARDED_BY(mutex_);
+  std::unordered_map<Ticket, std::string> waiting_
+      GUARDED_BY(mutex_);  // ticket -> key, while queued
 };
 
 }  // namespace ismscode::gateway

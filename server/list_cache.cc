@@ -15,12 +15,12 @@ ListCache::ListCache(Upstream& upstream, BudgetGate& gate, Runtime runtime, Opti
 
 void ListCache::GetCountries(const std::string& key, KeyOwner key_owner,
                              Runtime::Clock::time_point give_up, Done<Countries> done) {
-  Get(countries_, key, key_owner, give_up, std::move(done));
+  Get<Countries>(key, key_owner, give_up, std::move(done));
 }
 
 void ListCache::GetServices(const std::string& key, KeyOwner key_owner,
                             Runtime::Clock::time_point give_up, Done<Services> done) {
-  Get(services_, key, key_owner, give_up, std::move(done));
+  Get<Services>(key, key_owner, give_up, std::move(done));
 }
 
 template <>
@@ -45,12 +45,23 @@ void ListCache::Learn(const Services& services) {
   }
 }
 
+template <>
+ListCache::Entries<ListCache::Countries>& ListCache::EntriesLocked() {
+  return countries_;
+}
+
+template <>
+ListCache::Entries<ListCache::Services>& ListCache::EntriesLocked() {
+  return services_;
+}
+
 template <class T>
-void ListCache::Get(std::unordered_map<std::string, Entry<T>>& entries, const std::string& key,
-                    KeyOwner key_owner, Runtime::Clock::time_point give_up, Done<T> done) {
+void ListCache::Get(const std::string& key, KeyOwner key_owner, Runtime::Clock::time_point give_up,
+                    Done<T> done) {
   std::optional<T> fresh;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
+    Entries<T>& entries = EntriesLocked<T>();
     if (entries.size() >= kMaxKeys && !entries.count(key)) {
       // Callers' own keys come and go: forget lists nobody asked for within a TTL.
       const auto now = runtime_.now();
@@ -70,12 +81,12 @@ void ListCache::Get(std::unordered_map<std::string, Entry<T>>& entries, const st
 
   // Hands the outcome to everyone who waited. A refresh that failed for a passing
   // reason (budget, upstream down) serves the stale list; a refused key gets the error.
-  auto settle = [this, &entries, key, key_owner](const T* list, const GatewayError* error) {
+  auto settle = [this, key, key_owner](const T* list, const GatewayError* error) {
     std::vector<Done<T>> waiting;
     std::optional<T> serve;
     {
-      std::lock_guard lock(mutex_);
-      Entry<T>& e = entries[key];
+      MutexLock lock(mutex_);
+      Entry<T>& e = EntriesLocked<T>()[key];
       waiting.swap(e.waiting);
       if (list) {
         e.list = *list;
@@ -97,7 +108,7 @@ void ListCache::Get(std::unordered_map<std::string, Entry<T>>& entries, const st
       key, Purpose::kList, give_up,
       [this, key, settle] {
         {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           ++fetches_;
         }
         auto result = Fetch<T>(key);
@@ -120,23 +131,23 @@ void ListCache::Prefetch(const std::string& key) {
 }
 
 std::string ListCache::CountryLabel(std::string_view code) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return known_countries_.count(code) ? std::string(code) : "other";
 }
 
 std::string ListCache::ServiceLabel(std::string_view service) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return known_services_.count(service) ? std::string(service) : "other";
 }
 
 void ListCache::Vouch(const std::string& country, const std::string& service) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (known_countries_.size() < kMaxKnown) known_countries_.insert(country);
   if (known_services_.size() < kMaxKnown) known_services_.insert(service);
 }
 
 int ListCache::fetches() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return fetches_;
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "server/budget_gate.h"
 #include "server/errors.h"
 #include "server/runtime.h"
@@ -65,22 +66,27 @@ class ListCache {
     std::vector<Done<T>> waiting;  // non-empty while a fetch is in flight
   };
   template <class T>
-  void Get(std::unordered_map<std::string, Entry<T>>& entries, const std::string& key,
-           KeyOwner key_owner, Runtime::Clock::time_point give_up, Done<T> done);
+  using Entries = std::unordered_map<std::string, Entry<T>>;  // by key
+  template <class T>
+  Entries<T>& EntriesLocked() REQUIRES(mutex_);  // countries_ or services_
+  template <class T>
+  void Get(const std::string& key, KeyOwner key_owner, Runtime::Clock::time_point give_up,
+           Done<T> done);
   template <class T>
   UpstreamResult<T> Fetch(const std::string& key);
-  void Learn(const Countries& countries);  // REQUIRES: mutex_ held
-  void Learn(const Services& services);    // REQUIRES: mutex_ held
+  void Learn(const Countries& countries) REQUIRES(mutex_);
+  void Learn(const Services& services) REQUIRES(mutex_);
 
   Upstream& upstream_;
   BudgetGate& gate_;
   const Runtime runtime_;
   const Options options_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry<Countries>> countries_;
-  std::unordered_map<std::string, Entry<Services>> services_;
-  std::set<std::string, std::less<>> known_countries_, known_services_;
-  int fetches_ = 0;
+  mutable Mutex mutex_;
+  std::unordered_map<std::string, Entry<Countries>> countries_ GUARDED_BY(mutex_);
+  std::unordered_map<std::string, Entry<Services>> services_ GUARDED_BY(mutex_);
+  std::set<std::string, std::less<>> known_countries_ GUARDED_BY(mutex_);
+  std::set<std::string, std::less<>> known_services_ GUARDED_BY(mutex_);
+  int fetches_ GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace ismscode::gateway

@@ -33,7 +33,7 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
   std::optional<PollReport> known;
   std::vector<UpstreamSms> sms;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto [it, created] = entries_.try_emplace(number.id);
     Entry& e = it->second;
     if (created) {
@@ -61,7 +61,7 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
 void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
   BudgetGate::Ticket withdraw = 0;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end()) return;
     Entry& e = it->second;
@@ -77,14 +77,14 @@ void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
 }
 
 size_t PollHub::loops() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return entries_.size();
 }
 
 void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
   std::string key;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop) return;
     if (it->second.watchers.empty()) return Erase(it);
@@ -96,12 +96,12 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
       key, Purpose::kPoll, Runtime::Clock::time_point::max(),
       [this, number_id, loop] { return RunPoll(number_id, loop); },
       [this, number_id, loop](const GatewayError&) {  // shutting down
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         auto it = entries_.find(number_id);
         if (it != entries_.end() && it->second.loop == loop) Erase(it);
       });
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop ||
         it->second.state != Entry::State::kQueued) {
@@ -118,7 +118,7 @@ void PollHub::ArmTimer(const std::string& number_id, uint64_t loop, Entry::State
   const Runtime::TimerId timer = runtime_.at(runtime_.now() + options_.interval, std::move(task));
   std::optional<Runtime::TimerId> stale;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop || it->second.state != expected) {
       // The loop ended or moved on meanwhile (a heartbeat's poll was granted, and the
@@ -137,7 +137,7 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
   std::vector<UpstreamSms> sms;
   PollReport report;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop ||
         it->second.state != Entry::State::kQueued) {
@@ -158,7 +158,7 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
 BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop) {
   WatchedNumber number;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
     if (it->second.watchers.empty()) {
@@ -185,7 +185,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
   std::vector<std::shared_ptr<PollWatcher>> watchers;
   std::vector<UpstreamSms> sms;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = entries_.find(number.id);
     if (it == entries_.end() || it->second.loop != loop) return answer;
     Entry& e = it->second;

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "server/acquirer.h"
 #include "server/budget_gate.h"
 #include "server/errors.h"
@@ -85,7 +86,7 @@ class PollHub {
   void PollDue(const std::string& number_id, uint64_t loop);
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
-  void Erase(Entries::iterator it);  // REQUIRES: mutex_ held
+  void Erase(Entries::iterator it) REQUIRES(mutex_);
   // Sets `loop`'s next timer for number_id, replacing the one it had, if the loop is
   // still in the `expected` state; otherwise the new timer is dropped.
   void ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
@@ -96,9 +97,9 @@ class PollHub {
   const Runtime runtime_;
   const Options options_;
   GatewayMetrics* const metrics_;
-  mutable std::mutex mutex_;
-  uint64_t next_loop_ = 1;
-  Entries entries_;
+  mutable Mutex mutex_;
+  uint64_t next_loop_ GUARDED_BY(mutex_) = 1;
+  Entries entries_ GUARDED_BY(mutex_);
 };
 
 }  // namespace ismscode::gateway

@@ -64,7 +64,7 @@ void RateBudget::Expire(Key& k, Clock::time_point now) const {
 
 RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose,
                                          Clock::time_point now) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto [it, fresh] = keys_.try_emplace(key);
   if (fresh && keys_.size() > kSweepAbove) {
     ForgetIdle(now);
@@ -97,7 +97,7 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
 }
 
 void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = keys_.find(key);
   if (it == keys_.end()) return;
   Key& k = it->second;
@@ -113,7 +113,7 @@ void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point 
 }
 
 void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   Key& k = keys_[key];
   k.paused_until = std::max(k.paused_until, until);
 }
@@ -131,12 +131,12 @@ void RateBudget::ForgetIdle(Clock::time_point now) {
 }
 
 size_t RateBudget::keys() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return keys_.size();
 }
 
 int RateBudget::InUse(const std::string& key, Clock::time_point now) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = keys_.find(key);
   if (it == keys_.end()) return 0;
   Expire(it->second, now);

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/mutex.h"
+
 namespace ismscode::gateway {
 
 // Whose request an upstream slot serves, in priority order: purchases first, then SMS
@@ -77,8 +79,8 @@ class RateBudget {
   };
 
   static constexpr size_t kSweepAbove = 1024;
-  void ForgetIdle(Clock::time_point now);            // REQUIRES: mutex_ held
-  void Expire(Key& k, Clock::time_point now) const;  // REQUIRES: mutex_ held
+  void ForgetIdle(Clock::time_point now) REQUIRES(mutex_);
+  void Expire(Key& k, Clock::time_point now) const REQUIRES(mutex_);
   int Floor(Purpose purpose) const;
   // Refills the pacer to `now`; how long until it holds one token (zero when it does).
   Clock::duration Pace(Key& k, Clock::time_point now) const;
@@ -88,9 +90,9 @@ class RateBudget {
   const int reserve_for_polls_;
   const double burst_;
   const double tokens_per_second_;
-  mutable std::mutex mutex_;
-  SlotId next_slot_ = 1;
-  mutable std::unordered_map<std::string, Key> keys_;
+  mutable Mutex mutex_;
+  SlotId next_slot_ GUARDED_BY(mutex_) = 1;
+  mutable std::unordered_map<std::string, Key> keys_ GUARDED_BY(mutex_);
 };
 
 }  // namespace ismscode::gateway

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "server/runtime.h"
 
 namespace ismscode::gateway {
@@ -37,11 +38,11 @@ class Scheduler {
  private:
   void Run();
 
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::map<TimerId, Task> timers_;
-  uint64_t next_seq_ = 0;
-  bool stopping_ = false;
+  mutable Mutex mutex_;
+  CondVar wake_;
+  std::map<TimerId, Task> timers_ GUARDED_BY(mutex_);
+  uint64_t next_seq_ GUARDED_BY(mutex_) = 0;
+  bool stopping_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 
@@ -57,11 +58,11 @@ class WorkerPool {
   void Stop();
 
  private:
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  Mutex mutex_;
+  CondVar wake_;
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mutex_);
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  std::vector<std::thread> threads_;  // fixed after construction
 };
 
 // The runtime the gateway runs on: blocking work on `workers`, timers on `scheduler`,

@@ -4,6 +4,7 @@
 
 #include <deque>
 
+#include "common/mutex.h"
 #include "server/code_extractor.h"
 
 namespace ismscode::gateway {
@@ -93,7 +94,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     service_.metrics_.AwaitStarted();
     std::weak_ptr<AwaitReactor> weak = shared_from_this();
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       deadline_timer_ = service_.scheduler_.At(p_.deadline, [weak] {
         if (auto self = weak.lock()) self->OnDeadline();
       });
@@ -102,11 +103,16 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     service_.hub_.Add(p_.number, shared_from_this());
   }
 
-  void OnPoll(const PollReport& report) override {
-    std::unique_lock lock(mu_);
-    if (ending_) return;
+  // The reactor's reactions take mu_ and end through EndAndUnlock or PumpAndUnlock,
+  // which release it on every path before calling into gRPC.
+  void OnPoll(const PollReport& report) override EXCLUDES(mu_) {
+    mu_.Lock();
+    if (ending_) {
+      mu_.Unlock();
+      return;
+    }
     if (report.fatal) {
-      EndLocked(report.fatal->ToStatus(), "upstream_error", lock);
+      EndAndUnlock(report.fatal->ToStatus(), "upstream_error");
       return;
     }
     for (; delivered_ < report.sms->size(); ++delivered_) {
@@ -128,7 +134,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
                                      std::chrono::steady_clock::now() - p_.number.acquired_at);
       }
       if (!p_.follow) {
-        EndLocked(grpc::Status::OK, "code_received", lock);
+        EndAndUnlock(grpc::Status::OK, "code_received");
         return;
       }
     }
@@ -147,16 +153,16 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
       queue_.pop_back();
     }
     queue_.push_back(std::move(heartbeat));
-    Pump(lock);
+    PumpAndUnlock();
   }
 
-  void End(const grpc::Status& status, const char* outcome) {
-    std::unique_lock lock(mu_);
-    EndLocked(status, outcome, lock);
+  void End(const grpc::Status& status, const char* outcome) EXCLUDES(mu_) {
+    mu_.Lock();
+    EndAndUnlock(status, outcome);
   }
 
-  void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
+  void OnWriteDone(bool ok) override EXCLUDES(mu_) {
+    mu_.Lock();
     writing_ = false;
     if (!ok) {  // the client is gone: nothing more can be written
       queue_.clear();
@@ -165,14 +171,13 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
         outcome_ = "cancelled";
       }
     }
-    Pump(lock);
+    PumpAndUnlock();
   }
 
-  void OnCancel() override {
-    std::unique_lock lock(mu_);
+  void OnCancel() override EXCLUDES(mu_) {
+    mu_.Lock();
     queue_.clear();
-    EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"), "cancelled",
-              lock);
+    EndAndUnlock(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"), "cancelled");
   }
 
   void OnDone() override {
@@ -180,7 +185,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
     // the memory its reference pins), the watch, the service's reference.
     std::optional<Scheduler::TimerId> timer;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       timer = deadline_timer_;
     }
     if (timer) service_.scheduler_.Cancel(*timer);
@@ -189,67 +194,78 @@ class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
   }
 
  private:
-  void OnDeadline() {
-    std::unique_lock lock(mu_);
+  void OnDeadline() EXCLUDES(mu_) {
+    mu_.Lock();
     if (p_.follow && codes_sent_ > 0) {
-      EndLocked(grpc::Status::OK, "code_received", lock);
+      EndAndUnlock(grpc::Status::OK, "code_received");
       return;
     }
     const bool expired = p_.deadline_reason == Reason::kNumberExpired;
-    EndLocked(GatewayError{.reason = p_.deadline_reason,
-                           .message = expired ? "the number's reservation ended before a code "
-                                                "arrived"
-                                              : "no code arrived before the timeout",
-                           .metadata = {{"number_id", p_.number.id}}}
-                  .ToStatus(),
-              expired ? "expired" : "timeout", lock);
+    EndAndUnlock(GatewayError{.reason = p_.deadline_reason,
+                              .message = expired ? "the number's reservation ended before a code "
+                                                   "arrived"
+                                                 : "no code arrived before the timeout",
+                              .metadata = {{"number_id", p_.number.id}}}
+                     .ToStatus(),
+                 expired ? "expired" : "timeout");
   }
 
-  // `outcome` labels ismscode_verifications_total.
-  void EndLocked(const grpc::Status& status, const char* outcome,
-                 std::unique_lock<std::mutex>& lock) {
-    if (ending_) return;
+  // Ends the stream once what is queued is written. `outcome` labels
+  // ismscode_verifications_total. Releases mu_.
+  void EndAndUnlock(const grpc::Status& status, const char* outcome) RELEASE(mu_) {
+    if (ending_) {
+      mu_.Unlock();
+      return;
+    }
     ending_ = status;
     outcome_ = outcome;
-    Pump(lock);
+    PumpAndUnlock();
   }
 
   // Starts the next write, or finishes once everything queued is written. Decides under
-  // the lock and acts after releasing it: gRPC may run a reaction (OnWriteDone) on the
-  // calling thread, which takes the lock again.
-  void Pump(std::unique_lock<std::mutex>& lock) {
-    if (writing_ || finished_) return;
+  // mu_ and acts after releasing it: gRPC may run a reaction (OnWriteDone) on the
+  // calling thread, which takes mu_ again.
+  void PumpAndUnlock() RELEASE(mu_) {
+    if (writing_ || finished_) {
+      mu_.Unlock();
+      return;
+    }
     if (!queue_.empty()) {
+      // in_flight_ is not touched again until OnWriteDone: gRPC reads it meanwhile.
       in_flight_ = std::move(queue_.front());
       queue_.pop_front();
       writing_ = true;
-      lock.unlock();
-      StartWrite(&in_flight_);
+      v1::AwaitCodeEvent* writing = &in_flight_;
+      mu_.Unlock();
+      StartWrite(writing);
       return;
     }
-    if (ending_) {
-      finished_ = true;
-      const grpc::Status status = *ending_;
-      lock.unlock();
-      // Counted before the client can see the status, so a scrape after it agrees.
-      service_.metrics_.AwaitEnded();
-      service_.metrics_.VerificationEnded(p_.number.service, outcome_);
-      Finish(status);
+    if (!ending_) {
+      mu_.Unlock();
+      return;
     }
+    finished_ = true;
+    const grpc::Status status = *ending_;
+    const char* outcome = outcome_;
+    mu_.Unlock();
+    // Counted before the client can see the status, so a scrape after it agrees.
+    service_.metrics_.AwaitEnded();
+    service_.metrics_.VerificationEnded(p_.number.service, outcome);
+    Finish(status);
   }
 
   VerificationService& service_;
   Params p_;
-  std::mutex mu_;
-  std::deque<v1::AwaitCodeEvent> queue_;
-  v1::AwaitCodeEvent in_flight_;
-  bool writing_ = false;
-  bool finished_ = false;
-  std::optional<grpc::Status> ending_;
-  const char* outcome_ = "cancelled";
-  size_t delivered_ = 0;
-  int codes_sent_ = 0;
-  std::optional<Scheduler::TimerId> deadline_timer_;
+  Mutex mu_;
+  std::deque<v1::AwaitCodeEvent> queue_ GUARDED_BY(mu_);
+  v1::AwaitCodeEvent in_flight_ GUARDED_BY(mu_);
+  bool writing_ GUARDED_BY(mu_) = false;
+  bool finished_ GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> ending_ GUARDED_BY(mu_);
+  const char* outcome_ GUARDED_BY(mu_) = "cancelled";
+  size_t delivered_ GUARDED_BY(mu_) = 0;
+  int codes_sent_ GUARDED_BY(mu_) = 0;
+  std::optional<Scheduler::TimerId> deadline_timer_ GUARDED_BY(mu_);
 };
 
 // One AcquireNumber: finishes once, with the purchase's outcome or, when the caller
@@ -267,7 +283,7 @@ class AcquireReactor final : public grpc::ServerUnaryReactor {
   // Starts the purchase; the reactor may finish before this returns.
   void Start() {
     const bool valid = !Acquirer::Validate(request_).has_value();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ticket_ = service_.acquirer_.Acquire(
         caller_.key, caller_.key_owner, request_,
         [this, valid](AcquireOutcome out) { OnOutcome(std::move(out), valid); });
@@ -276,7 +292,7 @@ class AcquireReactor final : public grpc::ServerUnaryReactor {
   void OnCancel() override {
     Acquirer::Ticket ticket;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       ticket = ticket_;
     }
     if (!ticket || !service_.acquirer_.Cancel(ticket)) return;  // the outcome is on its way
@@ -324,8 +340,8 @@ class AcquireReactor final : public grpc::ServerUnaryReactor {
   v1::AcquireNumberResponse* const response_;
   const VerificationService::Caller caller_;
   const AcquireRequest request_;
-  std::mutex mu_;
-  Acquirer::Ticket ticket_ = 0;
+  Mutex mu_;
+  Acquirer::Ticket ticket_ GUARDED_BY(mu_) = 0;
 };
 
 VerificationService::VerificationService(Acquirer& acquirer, PollHub& hub, ListCache& lists,
@@ -454,7 +470,7 @@ grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
 
 void VerificationService::Remember(const WatchedNumber& number, bool fresh) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto [it, inserted] = numbers_.try_emplace(number.id, number);
     // A replay: known already, its purge is set. A fresh purchase of an id seen before
     // (the upstream re-issued it) inherits nothing: not the key, not the expiry.
@@ -466,7 +482,7 @@ void VerificationService::Remember(const WatchedNumber& number, bool fresh) {
                              number.expires_at - std::chrono::system_clock::now()) +
                          kRememberExpired;
   scheduler_.At(forget_at, [this, id = number.id, acquired_at = number.acquired_at] {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = numbers_.find(id);
     if (it != numbers_.end() && it->second.acquired_at == acquired_at) numbers_.erase(it);
   });
@@ -486,7 +502,7 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   if (auto denied = Authorize(*context, &caller)) return new FailedStream(denied->ToStatus());
   WatchedNumber number;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (draining_) return new FailedStream(ShuttingDown());
     auto it = numbers_.find(request->number_id());
     // A number bought with one upstream key is invisible to every other key.
@@ -531,7 +547,7 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   {
     // Checked and registered in one critical section: Drain() sees every stream it
     // did not refuse.
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (draining_) return new FailedStream(ShuttingDown());
     streams_.emplace(reactor.get(), reactor);
   }
@@ -541,15 +557,15 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
 
 void VerificationService::Forget(AwaitReactor* reactor) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     streams_.erase(reactor);
   }
-  idle_.notify_all();
+  idle_.NotifyAll();
 }
 
 bool VerificationService::BeginUnary(grpc::ServerUnaryReactor* reactor) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!draining_) {
       ++unary_in_flight_;
       return true;
@@ -563,22 +579,24 @@ void VerificationService::FinishUnary(grpc::ServerUnaryReactor* reactor,
                                       const grpc::Status& status) {
   reactor->Finish(status);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     --unary_in_flight_;
   }
-  idle_.notify_all();
+  idle_.NotifyAll();
 }
 
 bool VerificationService::WaitIdle(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mutex_);
-  return idle_.wait_until(lock, deadline,
-                          [&] { return unary_in_flight_ == 0 && streams_.empty(); });
+  MutexLock lock(mutex_);
+  while (unary_in_flight_ != 0 || !streams_.empty()) {
+    if (!idle_.WaitUntil(mutex_, deadline)) return unary_in_flight_ == 0 && streams_.empty();
+  }
+  return true;
 }
 
 void VerificationService::Drain() {
   std::vector<std::shared_ptr<AwaitReactor>> open;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     draining_ = true;
     for (const auto& [ptr, reactor] : streams_) open.push_back(reactor);
   }

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "server/acquirer.h"
 #include "server/list_cache.h"
@@ -93,14 +94,14 @@ class VerificationService final
   GatewayMetrics& metrics_;
   const Options options_;
 
-  std::mutex mutex_;
-  bool draining_ = false;
-  int unary_in_flight_ = 0;
-  std::condition_variable idle_;
+  Mutex mutex_;
+  bool draining_ GUARDED_BY(mutex_) = false;
+  int unary_in_flight_ GUARDED_BY(mutex_) = 0;
+  CondVar idle_;
   // Numbers bought through this gateway, forgotten a while after they expire.
-  std::unordered_map<std::string, WatchedNumber> numbers_;
+  std::unordered_map<std::string, WatchedNumber> numbers_ GUARDED_BY(mutex_);
   // Open AwaitCode streams; the service holds one reference until OnDone.
-  std::unordered_map<AwaitReactor*, std::shared_ptr<AwaitReactor>> streams_;
+  std::unordered_map<AwaitReactor*, std::shared_ptr<AwaitReactor>> streams_ GUARDED_BY(mutex_);
 };
 
 }  // namespace ismscode::gateway
