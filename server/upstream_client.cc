@@ -9,6 +9,7 @@
 
 #include "common/time_format.h"
 #include "server/metrics.h"
+#include "server/upstream_parse.h"
 
 namespace ismscode::gateway {
 
@@ -18,23 +19,6 @@ namespace {
 
 GatewayError Error(Reason reason, std::string message) {
   return GatewayError{.reason = reason, .message = std::move(message)};
-}
-
-// Retry-After as delay-seconds or as an HTTP-date (RFC 9110 10.2.3), judged against the
-// answer's own Date (its clock) when it sent one. nullopt when absent or unreadable.
-std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& header,
-                                                         std::optional<SystemTime> date) {
-  if (header.empty()) return std::nullopt;
-  if (std::all_of(header.begin(), header.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    if (header.size() > 9) return std::chrono::hours(24);  // absurd: a day at most
-    return std::chrono::seconds(std::stol(header));
-  }
-  const auto when = ParseHttpDate(header);
-  if (!when) return std::nullopt;
-  const SystemTime now = date.value_or(std::chrono::system_clock::now());
-  const auto delay = std::chrono::ceil<std::chrono::milliseconds>(*when - now);
-  return std::clamp<std::chrono::milliseconds>(delay, std::chrono::milliseconds(0),
-                                               std::chrono::hours(24));
 }
 
 // Turns a transport failure or a non-2xx answer into the error table's terms.
@@ -55,16 +39,9 @@ bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
   }
   if (r->has_header("Date")) out.upstream_date = ParseHttpDate(r->get_header_value("Date"));
   if (r->status >= 200 && r->status < 300) return false;
-  const json body = json::parse(r->body, nullptr, false);
-  std::string code;
-  if (body.is_object() && body.contains("code") && body["code"].is_string()) code = body["code"];
   // The upstream's own words never reach a caller: its message may echo the key. Only
   // an error code of the document's shape (a short snake_case word) is repeated.
-  const bool documented_shape =
-      !code.empty() && code.size() <= 40 && std::all_of(code.begin(), code.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || c == '_';
-      });
-  if (!documented_shape) code.clear();
+  const std::string code = ParseErrorCode(r->body);
   const Reason reason = ReasonForUpstream(r->status, code);
   GatewayError e = Error(
       reason, "upstream answered " + std::to_string(r->status) + (code.empty() ? "" : " " + code));
@@ -77,45 +54,22 @@ bool Failed(const httplib::Result& r, bool purchase, UpstreamResult<T>& out) {
   return true;
 }
 
-// Parses a 2xx body; a body that is not the documented shape is kUpstreamBadResponse.
-template <class T, class Parse>
-UpstreamResult<T> Decode(const httplib::Result& r, bool purchase, Parse parse) {
+// Parses a 2xx body with `parse` (upstream_parse.h); a body that is not the documented
+// shape is kUpstreamBadResponse.
+template <class T>
+UpstreamResult<T> Decode(const httplib::Result& r, bool purchase,
+                         absl::StatusOr<T> (*parse)(std::string_view)) {
   UpstreamResult<T> out;
   if (Failed(r, purchase, out)) return out;
-  try {
-    const json body = json::parse(r->body);
-    if (!body.is_object() || body.value("status", "") != "success") {
-      throw std::runtime_error("status is not \"success\"");
-    }
-    out.value = parse(body);
-  } catch (const std::exception& e) {
-    out.error =
-        Error(Reason::kUpstreamBadResponse,
-              std::string("the upstream's answer does not follow its API document: ") + e.what());
-    out.value.reset();
+  absl::StatusOr<T> parsed = parse(r->body);
+  if (parsed.ok()) {
+    out.value = *std::move(parsed);
+  } else {
+    out.error = Error(Reason::kUpstreamBadResponse,
+                      "the upstream's answer does not follow its API document: " +
+                          std::string(parsed.status().message()));
   }
   return out;
-}
-
-std::string Text(const json& j, const char* field) {
-  if (!j.contains(field) || !j[field].is_string()) {
-    throw std::runtime_error(std::string("missing string field '") + field + "'");
-  }
-  return j[field];
-}
-
-SystemTime Time(const json& j, const char* field) {
-  // Times as the API writes them: 2026-03-21T20:15:00Z.
-  auto t = ParseRfc3339(Text(j, field));
-  if (!t) throw std::runtime_error(std::string("field '") + field + "' is not an RFC 3339 time");
-  return *t;
-}
-
-const json& Array(const json& j, const char* field) {
-  if (!j.contains(field) || !j[field].is_array()) {
-    throw std::runtime_error(std::string("missing array '") + field + "'");
-  }
-  return j[field];
 }
 
 }  // namespace
@@ -198,32 +152,16 @@ httplib::Headers Auth(const std::string& key) { return {{"Authorization", "Beare
 
 UpstreamResult<std::vector<UpstreamCountry>> UpstreamClient::ListCountries(const std::string& key) {
   const auto start = std::chrono::steady_clock::now();
-  return Observed(
-      "countries", start,
-      Decode<std::vector<UpstreamCountry>>(
-          client_->Get(path_prefix_ + "/countries", Auth(key)), false, [](const json& body) {
-            std::vector<UpstreamCountry> out;
-            for (const json& c : Array(body, "countries")) {
-              out.push_back({Text(c, "code"), Text(c, "name"), Text(c, "prefix")});
-            }
-            return out;
-          }));
+  return Observed("countries", start,
+                  Decode<std::vector<UpstreamCountry>>(
+                      client_->Get(path_prefix_ + "/countries", Auth(key)), false, ParseCountries));
 }
 
 UpstreamResult<std::vector<std::string>> UpstreamClient::ListServices(const std::string& key) {
   const auto start = std::chrono::steady_clock::now();
-  return Observed(
-      "services", start,
-      Decode<std::vector<std::string>>(client_->Get(path_prefix_ + "/services", Auth(key)), false,
-                                       [](const json& body) {
-                                         std::vector<std::string> out;
-                                         for (const json& s : Array(body, "services")) {
-                                           if (!s.is_string())
-                                             throw std::runtime_error("a service is not a string");
-                                           out.push_back(s);
-                                         }
-                                         return out;
-                                       }));
+  return Observed("services", start,
+                  Decode<std::vector<std::string>>(
+                      client_->Get(path_prefix_ + "/services", Auth(key)), false, ParseServices));
 }
 
 UpstreamResult<UpstreamNumber> UpstreamClient::RequestNumber(const std::string& key,
@@ -232,18 +170,10 @@ UpstreamResult<UpstreamNumber> UpstreamClient::RequestNumber(const std::string& 
   const std::string body = json{{"country", country}, {"service", service}}.dump(
       -1, ' ', false, json::error_handler_t::replace);
   const auto start = std::chrono::steady_clock::now();
-  return Observed(
-      "numbers.request", start,
-      Decode<UpstreamNumber>(
-          client_->Post(path_prefix_ + "/numbers/request", Auth(key), body, "application/json"),
-          true, [](const json& body) {
-            if (!body.contains("number") || !body["number"].is_object()) {
-              throw std::runtime_error("missing object 'number'");
-            }
-            const json& n = body["number"];
-            return UpstreamNumber{Text(n, "id"), Text(n, "phone"), Text(n, "country"),
-                                  Text(n, "service"), Time(n, "expires_at")};
-          }));
+  return Observed("numbers.request", start,
+                  Decode<UpstreamNumber>(client_->Post(path_prefix_ + "/numbers/request", Auth(key),
+                                                       body, "application/json"),
+                                         true, ParseNumber));
 }
 
 UpstreamResult<std::vector<UpstreamSms>> UpstreamClient::ListSms(const std::string& key,
@@ -253,13 +183,7 @@ UpstreamResult<std::vector<UpstreamSms>> UpstreamClient::ListSms(const std::stri
   const auto start = std::chrono::steady_clock::now();
   return Observed(
       "numbers.sms", start,
-      Decode<std::vector<UpstreamSms>>(client_->Get(path, Auth(key)), false, [](const json& body) {
-        std::vector<UpstreamSms> out;
-        for (const json& s : Array(body, "sms")) {
-          out.push_back({Text(s, "from"), Text(s, "text"), Time(s, "received_at")});
-        }
-        return out;
-      }));
+      Decode<std::vector<UpstreamSms>>(client_->Get(path, Auth(key)), false, ParseSmsList));
 }
 
 }  // namespace ismscode::gateway
