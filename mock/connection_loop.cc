@@ -173,20 +173,20 @@ struct ConnectionLoop::Impl {
   }
 
   // The connection to drop when a new one would pass max_connections: one lingering
-  // after an error, else the one that has waited the longest, idle or trickling in a
-  // request (a busy keep-alive client is idle for microseconds, a slow one for seconds).
+  // after an error; else one that has never completed a request (a flood's connections
+  // are those), the one waiting longest; else the one waiting longest. A client that has
+  // been answered keeps its idle keep-alive connection as long as strangers can go first.
   // Never one a worker is answering. 0 when every connection is being answered.
   uint64_t PickVictim() const {
     uint64_t victim = 0;
-    bool victim_lingers = false;
+    int victim_rank = 0;
     Clock::time_point victim_since;
     for (const auto& [id, c] : connections) {
       if (c.state == State::kDispatched) continue;
-      const bool lingers = c.state == State::kLingering;
-      if (victim == 0 || (lingers && !victim_lingers) ||
-          (lingers == victim_lingers && c.since < victim_since)) {
+      const int rank = c.state == State::kLingering ? 3 : c.served == 0 ? 2 : 1;
+      if (rank > victim_rank || (rank == victim_rank && c.since < victim_since)) {
         victim = id;
-        victim_lingers = lingers;
+        victim_rank = rank;
         victim_since = c.since;
       }
     }

@@ -14,7 +14,7 @@
 namespace ismscode::mock {
 
 struct ConnectionLimits {
-  size_t max_connections = 4096;  // open at once; past it the least useful one is dropped
+  size_t max_connections = 4096;  // open at once; past it one is dropped (PickVictim)
   // From a request's first byte to its last: a client that trickles a request slower
   // than this gets 408, however often it sends a byte.
   std::chrono::milliseconds request_timeout{10'000};

@@ -19,7 +19,8 @@ struct ServerOptions {
   size_t min_threads = 8;
   size_t max_threads = 1024;
   // Plain HTTP: connections open at once (waiting ones cost no thread; past the limit
-  // the one idle or trickling the longest is dropped), and the bounds on one request.
+  // the one waiting longest is dropped, those that never completed a request first),
+  // and the bounds on one request.
   size_t max_connections = 4096;
   double request_timeout_seconds = 10;  // first byte to last; slower gets 408
   size_t max_header_bytes = 16 * 1024;  // request line + headers; more gets 431

@@ -175,14 +175,26 @@ bool CodeExtractor::FromWanted(std::string_view sender) const {
 
 std::optional<ExtractedCode> CodeExtractor::Extract(std::string_view text) const {
   if (custom_) {
+    // The first match whose code is within the length bounds (they hold for a caller's
+    // pattern too: "\\d+" must not hand back a 10-digit order number as a 6-digit code;
+    // found by code_extractor_fuzzer). A few dozen matches at most, so that the scan
+    // stays linear in the text.
+    constexpr int kMaxMatches = 32;
     re2::StringPiece groups[2];
     const int n = std::min(2, custom_->NumberOfCapturingGroups() + 1);
-    if (!custom_->Match(text, 0, text.size(), RE2::UNANCHORED, groups, n)) return std::nullopt;
-    const re2::StringPiece raw = n == 2 && groups[1].data() ? groups[1] : groups[0];
-    ExtractedCode out{Normalise(std::string_view(raw.data(), raw.size())),
-                      std::string(raw.data(), raw.size())};
-    if (out.code.empty()) return std::nullopt;
-    return out;
+    size_t pos = 0;
+    for (int tries = 0; tries < kMaxMatches && pos <= text.size(); ++tries) {
+      if (!custom_->Match(text, pos, text.size(), RE2::UNANCHORED, groups, n)) break;
+      const re2::StringPiece raw = n == 2 && groups[1].data() ? groups[1] : groups[0];
+      ExtractedCode out{Normalise(std::string_view(raw.data(), raw.size())),
+                        std::string(raw.data(), raw.size())};
+      const int len = static_cast<int>(out.code.size());
+      if (len >= options_.min_length && len <= options_.max_length) return out;
+      // The next match starts after this one (an empty match moves one byte on).
+      pos = static_cast<size_t>(groups[0].data() - text.data()) +
+            std::max<size_t>(1, groups[0].size());
+    }
+    return std::nullopt;
   }
 
   // 1. Mask the noise: no candidate may touch it. masked_before[i]: masked bytes < i.

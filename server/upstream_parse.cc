@@ -110,8 +110,11 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& head
                                                          std::optional<SystemTime> date) {
   if (header.empty()) return std::nullopt;
   if (std::all_of(header.begin(), header.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    if (header.size() > 9) return std::chrono::hours(24);  // absurd: a day at most
-    return std::chrono::seconds(std::stol(header));
+    // Absurd values (a misconfigured upstream) would pause the key for years: a day at
+    // most. (Found by upstream_response_fuzzer: "88884" was not clamped.)
+    if (header.size() > 9) return std::chrono::hours(24);
+    return std::min<std::chrono::milliseconds>(std::chrono::seconds(std::stol(header)),
+                                               std::chrono::hours(24));
   }
   const auto when = ParseHttpDate(header);
   if (!when) return std::nullopt;

@@ -142,7 +142,10 @@ TEST(HostileClient, SlowConnectionsNeitherStarveAFastClientNorHoldThreads) {
     SendAll(fd, "GET /api/v3/countries HTTP/1.1\r\nHost: sl");  // and never more
     slow.push_back(fd);
   }
-  ExpectServing(mock);
+  ExpectServing(mock);  // on the keep-alive connection it had before the flood
+  const std::string fresh =
+      RawExchange(mock.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(fresh), 200) << "a new client cannot get through";
   EXPECT_LE(mock.server().open_connections(), 100u);
   EXPECT_LE(ThreadCount(), threads_before + 2) << "waiting connections cost no thread";
   for (int fd : slow) close(fd);

@@ -112,6 +112,17 @@ TEST(CodeExtractor, LengthBoundsApply) {
   EXPECT_EQ(long_codes->Extract("Your code is 123456 or 20461937")->code, "20461937");
 }
 
+TEST(CodeExtractor, LengthBoundsApplyToACallersPatternToo) {
+  // Found by code_extractor_fuzzer: a caller's pattern returned any length.
+  std::string error;
+  auto e = CodeExtractor::Create({.pattern = R"(\d+)", .min_length = 6, .max_length = 6}, &error);
+  ASSERT_TRUE(e) << error;
+  EXPECT_EQ(e->Extract("Order 2046193712 shipped; code 583920")->code, "583920");
+  EXPECT_FALSE(e->Extract("Order 2046193712 shipped"));
+  auto tiny = CodeExtractor::Create({.pattern = "=", .min_length = 4, .max_length = 8}, &error);
+  EXPECT_FALSE(tiny->Extract("a=b=c")) << "a one-character match is not a 4-8 character code";
+}
+
 TEST(CodeExtractor, BadPatternsAndBoundsAreErrors) {
   std::string error;
   EXPECT_FALSE(CodeExtractor::Create({.pattern = "(unclosed"}, &error));

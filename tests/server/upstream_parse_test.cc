@@ -51,6 +51,7 @@ TEST(UpstreamParse, ErrorCodesOnlyOfTheDocumentedShape) {
 TEST(UpstreamParse, RetryAfterInSecondsOrAsADate) {
   EXPECT_EQ(ParseRetryAfter("7", std::nullopt), std::chrono::seconds(7));
   EXPECT_EQ(ParseRetryAfter("99999999999", std::nullopt), std::chrono::hours(24));
+  EXPECT_EQ(ParseRetryAfter("88884", std::nullopt), std::chrono::hours(24));  // fuzzer's find
   const auto date = ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT");
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:50:07 GMT", date), std::chrono::seconds(30));
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:00 GMT", date), std::chrono::seconds(0));

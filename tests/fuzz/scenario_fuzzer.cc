@@ -1,0 +1,19 @@
+// Scenario files as a user may write them: any text into ParseScenario. A scenario that
+// parses must survive a round trip through its JSON form.
+#include <cstdint>
+#include <string>
+
+#include "mock/scenario.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  std::string error;
+  auto scenario = ismscode::mock::ParseScenario(text, &error);
+  if (!scenario) {
+    if (error.empty()) __builtin_trap();  // a refusal always says why
+    return 0;
+  }
+  const std::string again = ismscode::mock::ScenarioToJson(*scenario).dump();
+  if (!ismscode::mock::ParseScenario(again, &error)) __builtin_trap();
+  return 0;
+}
