@@ -83,8 +83,9 @@ struct Mock {
     ismscode::mock::MockService::Options options;
     options.clock.frozen = !real_time_clock;
     service = std::make_unique<ismscode::mock::MockService>(*scenario, options);
-    server = ismscode::mock::MockHttpServer::Start(*service, {}, &error);
-    if (!server) throw std::runtime_error(error);
+    auto started = ismscode::mock::MockHttpServer::Start(*service, {});
+    if (!started.ok()) throw std::runtime_error(std::string(started.status().message()));
+    server = *std::move(started);
   }
   std::string api() const { return server->base_url() + "/api/v3"; }
 };
@@ -625,17 +626,16 @@ int BenchChurn(const Flags& f) {
 
 int BenchDelay(const Flags& f) {
   Mock mock;  // real-time clock: an injected SMS is visible at once
-  std::string error;
-  auto gateway = ismscode::gateway::Gateway::Start(
+  auto started = ismscode::gateway::Gateway::Start(
       {.upstream = {.base_url = mock.api()},
        .upstream_key = kKey,
        .poll_interval = std::chrono::milliseconds(f.poll_interval_ms),
-       .rate_limit = 1000000000},
-      &error);
-  if (!gateway) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+       .rate_limit = 1000000000});
+  if (!started.ok()) {
+    std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
     return 1;
   }
+  std::unique_ptr<ismscode::gateway::Gateway> gateway = *std::move(started);
   const std::string target = "127.0.0.1:" + std::to_string(gateway->port());
   const std::vector<std::string> ids = AcquireMany(target, f.numbers);
   auto stub = v1::VerificationService::NewStub(OwnChannel(target, 0));

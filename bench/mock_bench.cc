@@ -116,11 +116,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   ismscode::mock::MockService service(*scenario, {});
-  auto mock = ismscode::mock::MockHttpServer::Start(service, {}, &error);
-  if (!mock) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+  auto started = ismscode::mock::MockHttpServer::Start(service, {});
+  if (!started.ok()) {
+    std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
     return 1;
   }
+  auto mock = *std::move(started);
 
   // One real exchange of each kind gives the bytes the bare server will return.
   httplib::Client probe("127.0.0.1", mock->port());

@@ -126,22 +126,23 @@ int main(int argc, char** argv) {
   mock_options.seed = f.seed;
   mock_options.journal_capacity = 10000;
   ismscode::mock::MockService mock(*scenario, mock_options);
-  auto mock_server = ismscode::mock::MockHttpServer::Start(mock, {}, &error);
-  if (!mock_server) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+  auto started = ismscode::mock::MockHttpServer::Start(mock, {});
+  if (!started.ok()) {
+    std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
     return 1;
   }
-  auto gateway = ismscode::gateway::Gateway::Start(
+  auto mock_server = *std::move(started);
+  auto gateway_started = ismscode::gateway::Gateway::Start(
       {.upstream = {.base_url = mock_server->base_url() + "/api/v3"},
        .upstream_key = "demo-key",
        .poll_interval = std::chrono::milliseconds(f.poll_interval_ms),
        .rate_limit = f.rate_limit,
-       .metrics_listen = "127.0.0.1:0"},
-      &error);
-  if (!gateway) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+       .metrics_listen = "127.0.0.1:0"});
+  if (!gateway_started.ok()) {
+    std::fprintf(stderr, "%s\n", gateway_started.status().ToString().c_str());
     return 1;
   }
+  std::unique_ptr<ismscode::gateway::Gateway> gateway = *std::move(gateway_started);
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway->port()),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::VerificationService::NewStub(channel);

@@ -176,11 +176,12 @@ int main(int argc, char** argv) {
     }
     service = std::make_unique<ismscode::mock::MockService>(*scenario,
                                                             ismscode::mock::MockService::Options{});
-    mock = ismscode::mock::MockHttpServer::Start(*service, {}, &error);
-    if (!mock) {
-      std::fprintf(stderr, "%s\n", error.c_str());
+    auto started = ismscode::mock::MockHttpServer::Start(*service, {});
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
       return 1;
     }
+    mock = *std::move(started);
     port = mock->port();
   }
   std::printf("slow_clients_bench: %d slow connections, %.1f s per case, %u cores, mock %s\n", slow,

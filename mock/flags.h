@@ -1,9 +1,10 @@
 #pragma once
 
-#include <functional>
-#include <optional>
+#include <absl/status/statusor.h>
+
 #include <string>
 
+#include "common/cli.h"
 #include "mock/http_server.h"
 #include "mock/service.h"
 
@@ -21,13 +22,11 @@ struct MockConfig {
 
 inline constexpr int kDefaultPort = 7700;
 
-using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
-
-// Parses flags (`--name value` or `--name=value`) after argv[0]. Returns nullopt with a
-// one-line `error` naming the flag at fault. The admin token comes from
-// ISMSCODE_MOCK_ADMIN_TOKEN, --admin-token-file, or (visible to `ps`) --admin-token.
-std::optional<MockConfig> ParseMockFlags(int argc, const char* const* argv, const EnvLookup& env,
-                                         std::string* error);
+// Parses flags (`--name value` or `--name=value`, CLI11) after argv[0]. InvalidArgument
+// with a one-line message naming the flag at fault. The admin token comes from
+// --admin-token-file, --admin-token (visible to `ps`) or ISMSCODE_MOCK_ADMIN_TOKEN.
+absl::StatusOr<MockConfig> ParseMockFlags(int argc, const char* const* argv, const EnvLookup& env);
+// --help, generated from the same definitions.
 std::string MockUsage();
 
 }  // namespace ismscode::mock

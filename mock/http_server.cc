@@ -356,9 +356,8 @@ MockHttpServer::MockHttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 
 MockHttpServer::~MockHttpServer() { Stop(); }
 
-std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
-                                                      const ServerOptions& options,
-                                                      std::string* error) {
+absl::StatusOr<std::unique_ptr<MockHttpServer>> MockHttpServer::Start(
+    MockService& service, const ServerOptions& options) {
   // A reset connection makes a later write raise SIGPIPE; a server must not die of a
   // client going away.
   std::signal(SIGPIPE, SIG_IGN);
@@ -407,10 +406,7 @@ std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
     auto server = std::make_unique<TunedServer<httplib::Server>>();
     configure(*server);
     auto listener = ListenTcp(options.host, options.port, options.listen_backlog);
-    if (!listener.ok()) {
-      *error = std::string(listener.status().message());
-      return nullptr;
-    }
+    if (!listener.ok()) return listener.status();
     impl->port = LocalPort(*listener);
     impl->stop_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     impl->pool = std::make_unique<ElasticThreadPool>(min_threads, max_threads);
@@ -446,34 +442,29 @@ std::unique_ptr<MockHttpServer> MockHttpServer::Start(MockService& service,
     Impl* self = impl.get();
     auto answered = [self](int status) { self->service.metrics().CountRequest("unknown", status); };
     auto loop = ConnectionLoop::Start(*listener, limits, std::move(dispatch), std::move(answered));
-    if (!loop.ok()) {
-      *error = std::string(loop.status().message());
-      return nullptr;
-    }
+    if (!loop.ok()) return loop.status();
     impl->server = std::move(server);
     impl->loop = *std::move(loop);
     return std::unique_ptr<MockHttpServer>(new MockHttpServer(std::move(impl)));
   }
 
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-    *error = "HTTPS needs both a certificate file and a key file";
-    return nullptr;
+    return absl::InvalidArgumentError("HTTPS needs both a certificate file and a key file");
   }
   auto server = std::make_unique<TunedServer<httplib::SSLServer>>(options.tls_cert_file.c_str(),
                                                                   options.tls_key_file.c_str());
   if (!server->is_valid()) {
-    *error = "cannot load the TLS certificate '" + options.tls_cert_file + "' or key '" +
-             options.tls_key_file + "' (PEM files, matching pair)";
-    return nullptr;
+    return absl::InvalidArgumentError("cannot load the TLS certificate '" + options.tls_cert_file +
+                                      "' or key '" + options.tls_key_file +
+                                      "' (PEM files, matching pair)");
   }
   configure(*server);
   const int bound = options.port == 0
                         ? server->bind_to_any_port(options.host)
                         : (server->bind_to_port(options.host, options.port) ? options.port : -1);
   if (bound < 0) {
-    *error = "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " +
-             std::strerror(errno);
-    return nullptr;
+    return absl::UnavailableError("cannot listen on " + options.host + ":" +
+                                  std::to_string(options.port) + ": " + std::strerror(errno));
   }
   server->WidenBacklog(options.listen_backlog);
   impl->server = std::move(server);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -40,9 +42,10 @@ struct ServerOptions {
 class MockHttpServer {
  public:
   // Binds, starts serving on a background thread and returns once it accepts
-  // connections; nullptr with `error` set when binding or TLS setup fails.
-  static std::unique_ptr<MockHttpServer> Start(MockService& service, const ServerOptions& options,
-                                               std::string* error);
+  // connections. InvalidArgument for unusable TLS files, Unavailable when it cannot
+  // listen. `service` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<MockHttpServer>> Start(MockService& service,
+                                                               const ServerOptions& options);
   ~MockHttpServer();
 
   int port() const;

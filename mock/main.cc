@@ -14,18 +14,12 @@
 int main(int argc, char** argv) {
   using namespace ismscode;
   using namespace ismscode::mock;
-  std::string error;
-  auto config = ParseMockFlags(
-      argc, argv,
-      [](const char* name) -> std::optional<std::string> {
-        const char* v = std::getenv(name);
-        return v ? std::optional<std::string>(v) : std::nullopt;
-      },
-      &error);
-  if (!config) {
-    std::cerr << "ismscode-mock: " << error << "\n";
+  auto config = ParseMockFlags(argc, argv, ProcessEnvironment());
+  if (!config.ok()) {
+    std::cerr << "ismscode-mock: " << config.status().message() << "\n";
     return 2;
   }
+  std::string error;
   switch (config->action) {
     case MockConfig::Action::kHelp:
       std::cout << MockUsage();
@@ -51,11 +45,12 @@ int main(int argc, char** argv) {
   const sigset_t stop_signals = BlockStopSignals();
 
   MockService service(*scenario, config->service);
-  auto server = MockHttpServer::Start(service, config->server, &error);
-  if (!server) {
-    std::cerr << "ismscode-mock: " << error << "\n";
+  auto started = MockHttpServer::Start(service, config->server);
+  if (!started.ok()) {
+    std::cerr << "ismscode-mock: " << started.status().message() << "\n";
     return 1;
   }
+  std::unique_ptr<MockHttpServer> server = *std::move(started);
   if (!config->port_file.empty()) {
     std::ofstream(config->port_file) << server->port() << "\n";
   }

@@ -8,51 +8,6 @@
 
 namespace ismscode::gateway {
 
-// ---------------------------------------------------------------------------
-// UpstreamPool
-
-std::unique_ptr<UpstreamPool> UpstreamPool::Create(const UpstreamConfig& config, size_t size,
-                                                   std::string* error, GatewayMetrics* metrics) {
-  auto pool = std::make_unique<UpstreamPool>();
-  for (size_t i = 0; i < std::max<size_t>(size, 1); ++i) {
-    auto client = UpstreamClient::Create(config, error, metrics);
-    if (!client) return nullptr;
-    pool->all_.push_back(client.get());
-    MutexLock lock(pool->mutex_);
-    pool->idle_.push_back(std::move(client));
-  }
-  return pool;
-}
-
-UpstreamPool::Lease::Lease(UpstreamPool& pool, std::unique_ptr<UpstreamClient> client)
-    : pool_(&pool), client_(std::move(client)) {}
-
-UpstreamPool::Lease::~Lease() {
-  if (!client_) return;  // moved from
-  {
-    MutexLock lock(pool_->mutex_);
-    pool_->idle_.push_back(std::move(client_));
-  }
-  pool_->available_.NotifyOne();
-}
-
-UpstreamPool::Lease UpstreamPool::Take() {
-  MutexLock lock(mutex_);
-  while (idle_.empty()) available_.Wait(mutex_);
-  auto client = std::move(idle_.back());
-  idle_.pop_back();
-  return Lease(*this, std::move(client));
-}
-
-void UpstreamPool::Interrupt() {
-  closed_ = true;
-  // The pool owns every client for its whole life, leased or not.
-  for (UpstreamClient* client : all_) client->Interrupt();
-}
-
-// ---------------------------------------------------------------------------
-// Acquirer
-
 namespace {
 
 bool IsCountryCode(const std::string& s) {
@@ -94,13 +49,11 @@ struct Acquirer::Job {
   std::vector<std::pair<Ticket, Done>> callers;
 };
 
-Acquirer::Acquirer(Upstream& upstream, BudgetGate& gate, Options options, Runtime runtime,
-                   GatewayMetrics* metrics)
+Acquirer::Acquirer(Upstream& upstream, BudgetGate& gate, Options options, Runtime runtime)
     : upstream_(upstream),
       gate_(gate),
       options_(options),
       runtime_(std::move(runtime)),
-      metrics_(metrics),
       jitter_(options.seed) {}
 
 std::optional<GatewayError> Acquirer::Validate(const AcquireRequest& r) {

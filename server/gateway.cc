@@ -15,6 +15,7 @@
 #include "server/poll_hub.h"
 #include "server/rate_budget.h"
 #include "server/scheduler.h"
+#include "server/upstream_pool.h"
 #include "server/verification_service.h"
 
 namespace ismscode::gateway {
@@ -50,15 +51,14 @@ Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gateway::~Gateway() { Shutdown(); }
 
-std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::string* error) {
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options) {
   auto impl = std::make_unique<Impl>(options);
   Impl* i = impl.get();
   if (options.tls_cert_chain.empty() != options.tls_private_key.empty()) {
-    *error = "TLS needs both a certificate chain and a private key";
-    return nullptr;
+    return absl::InvalidArgumentError("TLS needs both a certificate chain and a private key");
   }
-  if (!options.metrics_listen.empty() && !i->metrics.Serve(options.metrics_listen, error)) {
-    return nullptr;
+  if (!options.metrics_listen.empty()) {
+    if (absl::Status served = i->metrics.Serve(options.metrics_listen); !served.ok()) return served;
   }
   // The service's series exist from the start, at zero (go-grpc-prometheus does this).
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
@@ -68,11 +68,11 @@ std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::stri
     i->metrics.InitializeMethod(method->server_streaming() ? "server_stream" : "unary",
                                 "/" + service->full_name() + "/" + method->name());
   }
-  i->upstream = UpstreamPool::Create(options.upstream, options.workers, error, &i->metrics);
-  if (!i->upstream) return nullptr;
+  auto upstream = UpstreamPool::Create(options.upstream, options.workers, &i->metrics);
+  if (!upstream.ok()) return upstream.status();
+  i->upstream = *std::move(upstream);
   i->gate = std::make_unique<BudgetGate>(i->budget, i->runtime, &i->metrics);
-  i->acquirer = std::make_unique<Acquirer>(*i->upstream, *i->gate, Acquirer::Options{}, i->runtime,
-                                           &i->metrics);
+  i->acquirer = std::make_unique<Acquirer>(*i->upstream, *i->gate, Acquirer::Options{}, i->runtime);
   i->hub =
       std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime,
                                 PollHub::Options{.interval = options.poll_interval}, &i->metrics);
@@ -101,8 +101,7 @@ std::unique_ptr<Gateway> Gateway::Start(const GatewayOptions& options, std::stri
   builder.experimental().SetInterceptorCreators(std::move(observers));
   i->server = builder.BuildAndStart();
   if (!i->server || i->port == 0) {
-    *error = "cannot listen on " + options.listen;
-    return nullptr;
+    return absl::UnavailableError("cannot listen on " + options.listen);
   }
   i->server->GetHealthCheckService()->SetServingStatus(true);
   if (options.prefetch_lists && !options.upstream_key.empty()) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -41,7 +43,9 @@ struct GatewayOptions {
 // it on port 0; main.cc wraps it in flags and signals.
 class Gateway {
  public:
-  static std::unique_ptr<Gateway> Start(const GatewayOptions& options, std::string* error);
+  // Listens and serves. InvalidArgument for unusable options (TLS halves, upstream URL,
+  // metrics address), Unavailable when an address cannot be listened on.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(const GatewayOptions& options);
   ~Gateway();  // Shutdown()
 
   int port() const;

@@ -151,14 +151,11 @@ GatewayMetrics::GatewayMetrics()
 
 GatewayMetrics::~GatewayMetrics() = default;
 
-bool GatewayMetrics::Serve(const std::string& bind, std::string* error) {
+absl::Status GatewayMetrics::Serve(const std::string& bind) {
   auto server = MetricsServer::Start(bind, [this] { return Serialize(); });
-  if (!server.ok()) {
-    *error = std::string(server.status().message());
-    return false;
-  }
+  if (!server.ok()) return server.status();
   server_ = *std::move(server);
-  return true;
+  return absl::OkStatus();
 }
 
 void GatewayMetrics::InitializeMethod(std::string_view type, std::string_view method) {

@@ -52,8 +52,8 @@ class GatewayMetrics {
   ~GatewayMetrics();
 
   // Serves GET /metrics on `bind` ("127.0.0.1:9464"; port 0 picks one) until
-  // destruction. False with `error` set when it cannot listen.
-  bool Serve(const std::string& bind, std::string* error);
+  // destruction. MetricsServer::Start's errors.
+  absl::Status Serve(const std::string& bind);
   int port() const { return server_ ? server_->port() : 0; }  // 0 when not serving
 
   // Creates a method's gRPC series at zero (every grpc_code), as go-grpc-prometheus

@@ -74,28 +74,25 @@ UpstreamResult<T> Decode(const httplib::Result& r, bool purchase,
 
 }  // namespace
 
-std::unique_ptr<UpstreamClient> UpstreamClient::Create(const UpstreamConfig& config,
-                                                       std::string* error,
-                                                       GatewayMetrics* metrics) {
+absl::StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(const UpstreamConfig& config,
+                                                                       GatewayMetrics* metrics) {
   const std::string& url = config.base_url;
   const size_t scheme_end = url.find("://");
   const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
   if (scheme != "http" && scheme != "https") {
-    *error = "upstream URL must start with http:// or https:// (got '" + url + "')";
-    return nullptr;
+    return absl::InvalidArgumentError("upstream URL must start with http:// or https:// (got '" +
+                                      url + "')");
   }
   const size_t path_start = url.find('/', scheme_end + 3);
   const std::string host_port = url.substr(0, path_start);
   std::string prefix = path_start == std::string::npos ? "" : url.substr(path_start);
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   if (host_port.size() <= scheme_end + 3) {
-    *error = "upstream URL has no host (got '" + url + "')";
-    return nullptr;
+    return absl::InvalidArgumentError("upstream URL has no host (got '" + url + "')");
   }
   auto client = std::make_unique<httplib::Client>(host_port);
   if (!client->is_valid()) {
-    *error = "cannot use upstream URL '" + url + "'";
-    return nullptr;
+    return absl::InvalidArgumentError("cannot use upstream URL '" + url + "'");
   }
   client->set_keep_alive(true);
   client->set_tcp_nodelay(true);  // small requests: no 40 ms Nagle stalls

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -75,10 +77,10 @@ class Upstream {
 // sent in the Authorization header and nowhere else: never logged, never in an error.
 class UpstreamClient {
  public:
-  // nullptr with `error` set when the URL is not http(s)://host[:port][/path].
-  // `metrics` (optional) counts every request by endpoint and outcome.
-  static std::unique_ptr<UpstreamClient> Create(const UpstreamConfig& config, std::string* error,
-                                                GatewayMetrics* metrics = nullptr);
+  // InvalidArgument when the URL is not http(s)://host[:port][/path]. `metrics`
+  // (optional) counts every request by endpoint and outcome, and must outlive the client.
+  static absl::StatusOr<std::unique_ptr<UpstreamClient>> Create(const UpstreamConfig& config,
+                                                                GatewayMetrics* metrics = nullptr);
   ~UpstreamClient();
 
   UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key);

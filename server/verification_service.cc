@@ -1,65 +1,25 @@
 #include "server/verification_service.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <deque>
 
 #include "common/mutex.h"
+#include "server/await_reactor.h"
 #include "server/code_extractor.h"
+#include "server/proto_time.h"
 
 namespace ismscode::gateway {
 
 namespace v1 = ismscode::harness::v1;
-using google::protobuf::util::TimeUtil;
 
 namespace {
 
-google::protobuf::Timestamp ToProto(SystemTime t) {
-  return TimeUtil::NanosecondsToTimestamp(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
-
-SystemTime FromProto(const google::protobuf::Timestamp& t) {
-  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
-      std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(t))));
-}
-
-// Durations beyond this mean "as long as allowed": a number's reservation and a call's
-// deadline bound every wait long before it, and clock arithmetic stays far from overflow.
-constexpr auto kLongestWait = std::chrono::hours(24 * 365);
-
-std::chrono::milliseconds FromProto(const google::protobuf::Duration& d) {
-  return std::min<std::chrono::milliseconds>(
-      std::chrono::milliseconds(TimeUtil::DurationToMilliseconds(d)), kLongestWait);
-}
-
 grpc::Status ShuttingDown() { return ShuttingDownError().ToStatus(); }
-
-// How long a number stays known after its reservation ended: AwaitCode on it then says
-// NUMBER_EXPIRED rather than NUMBER_NOT_FOUND.
-constexpr auto kRememberExpired = std::chrono::minutes(10);
 
 Scheduler::Clock::time_point SteadyDeadline(const grpc::CallbackServerContext& context) {
   if (context.deadline() == std::chrono::system_clock::time_point::max()) {
     return Scheduler::Clock::time_point::max();
   }
   return Scheduler::Clock::now() + (context.deadline() - std::chrono::system_clock::now());
-}
-
-// Compares without an early exit, so that timing does not reveal a token's prefix.
-bool SameSecret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-std::optional<std::string_view> Metadata(const grpc::CallbackServerContext& context,
-                                         std::string_view name) {
-  const auto& md = context.client_metadata();
-  auto it = md.find(grpc::string_ref(name.data(), name.size()));
-  if (it == md.end()) return std::nullopt;
-  return std::string_view(it->second.data(), it->second.size());
 }
 
 // A stream that ends before it starts (bad request, unknown number, draining).
@@ -71,210 +31,13 @@ class FailedStream final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent> {
 
 }  // namespace
 
-// One AwaitCode stream: a watcher of its number's poll loop. Events queue up and are
-// written one at a time; the stream finishes exactly once, after what was queued before
-// the end (a code) has been written, or at once when the client is gone.
-class AwaitReactor final : public grpc::ServerWriteReactor<v1::AwaitCodeEvent>,
-                           public PollWatcher,
-                           public std::enable_shared_from_this<AwaitReactor> {
- public:
-  struct Params {
-    WatchedNumber number;
-    CodeExtractor extractor;
-    std::optional<SystemTime> received_after;
-    bool follow;
-    Scheduler::Clock::time_point deadline;
-    Reason deadline_reason;  // CODE_WAIT_TIMEOUT or NUMBER_EXPIRED
-  };
-
-  AwaitReactor(VerificationService& service, Params params)
-      : service_(service), p_(std::move(params)) {}
-
-  void Start() {
-    service_.metrics_.AwaitStarted();
-    std::weak_ptr<AwaitReactor> weak = shared_from_this();
-    {
-      MutexLock lock(mu_);
-      deadline_timer_ = service_.scheduler_.At(p_.deadline, [weak] {
-        if (auto self = weak.lock()) self->OnDeadline();
-      });
-    }
-    // Not under mu_: a running loop tells a new watcher what it knows at once (OnPoll).
-    service_.hub_.Add(p_.number, shared_from_this());
-  }
-
-  // The reactor's reactions take mu_ and end through EndAndUnlock or PumpAndUnlock,
-  // which release it on every path before calling into gRPC.
-  void OnPoll(const PollReport& report) override EXCLUDES(mu_) {
-    mu_.Lock();
-    if (ending_) {
-      mu_.Unlock();
-      return;
-    }
-    if (report.fatal) {
-      EndAndUnlock(report.fatal->ToStatus(), "upstream_error");
-      return;
-    }
-    for (; delivered_ < report.sms->size(); ++delivered_) {
-      const UpstreamSms& sms = (*report.sms)[delivered_];
-      if (p_.received_after && sms.received_at <= *p_.received_after) continue;
-      if (!p_.extractor.FromWanted(sms.from)) continue;  // another sender's SMS
-      auto code = p_.extractor.Extract(sms.text);
-      if (!code) continue;
-      v1::AwaitCodeEvent event;
-      auto* received = event.mutable_code_received();
-      received->mutable_sms()->set_from(sms.from);
-      received->mutable_sms()->set_text(sms.text);
-      *received->mutable_sms()->mutable_received_at() = ToProto(sms.received_at);
-      received->set_code(code->code);
-      received->set_raw_match(code->raw_match);
-      queue_.push_back(std::move(event));
-      if (codes_sent_++ == 0) {
-        service_.metrics_.TimeToCode(p_.number.service,
-                                     std::chrono::steady_clock::now() - p_.number.acquired_at);
-      }
-      if (!p_.follow) {
-        EndAndUnlock(grpc::Status::OK, "code_received");
-        return;
-      }
-    }
-    v1::AwaitCodeEvent heartbeat;
-    auto* waiting = heartbeat.mutable_waiting();
-    waiting->set_polls(report.polls);
-    *waiting->mutable_next_poll_at() = ToProto(report.next_poll_at);
-    *waiting->mutable_expires_at() = ToProto(p_.number.expires_at);
-    waiting->set_last_upstream_error(report.last_error);
-    waiting->set_waiting_for_budget(report.waiting_for_budget);
-    // A slow reader gets the latest heartbeat, not a backlog of them; a change in the
-    // upstream's state is never coalesced away.
-    if (!queue_.empty() && queue_.back().has_waiting() &&
-        queue_.back().waiting().last_upstream_error() == report.last_error &&
-        queue_.back().waiting().waiting_for_budget() == report.waiting_for_budget) {
-      queue_.pop_back();
-    }
-    queue_.push_back(std::move(heartbeat));
-    PumpAndUnlock();
-  }
-
-  void End(const grpc::Status& status, const char* outcome) EXCLUDES(mu_) {
-    mu_.Lock();
-    EndAndUnlock(status, outcome);
-  }
-
-  void OnWriteDone(bool ok) override EXCLUDES(mu_) {
-    mu_.Lock();
-    writing_ = false;
-    if (!ok) {  // the client is gone: nothing more can be written
-      queue_.clear();
-      if (!ending_) {
-        ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-        outcome_ = "cancelled";
-      }
-    }
-    PumpAndUnlock();
-  }
-
-  void OnCancel() override EXCLUDES(mu_) {
-    mu_.Lock();
-    queue_.clear();
-    EndAndUnlock(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"), "cancelled");
-  }
-
-  void OnDone() override {
-    // Everything the stream holds goes now, not at its timeout: the deadline timer (and
-    // the memory its reference pins), the watch, the service's reference.
-    std::optional<Scheduler::TimerId> timer;
-    {
-      MutexLock lock(mu_);
-      timer = deadline_timer_;
-    }
-    if (timer) service_.scheduler_.Cancel(*timer);
-    service_.hub_.Remove(p_.number.id, this);
-    service_.Forget(this);  // drops the service's reference; others may linger briefly
-  }
-
- private:
-  void OnDeadline() EXCLUDES(mu_) {
-    mu_.Lock();
-    if (p_.follow && codes_sent_ > 0) {
-      EndAndUnlock(grpc::Status::OK, "code_received");
-      return;
-    }
-    const bool expired = p_.deadline_reason == Reason::kNumberExpired;
-    EndAndUnlock(GatewayError{.reason = p_.deadline_reason,
-                              .message = expired ? "the number's reservation ended before a code "
-                                                   "arrived"
-                                                 : "no code arrived before the timeout",
-                              .metadata = {{"number_id", p_.number.id}}}
-                     .ToStatus(),
-                 expired ? "expired" : "timeout");
-  }
-
-  // Ends the stream once what is queued is written. `outcome` labels
-  // ismscode_verifications_total. Releases mu_.
-  void EndAndUnlock(const grpc::Status& status, const char* outcome) RELEASE(mu_) {
-    if (ending_) {
-      mu_.Unlock();
-      return;
-    }
-    ending_ = status;
-    outcome_ = outcome;
-    PumpAndUnlock();
-  }
-
-  // Starts the next write, or finishes once everything queued is written. Decides under
-  // mu_ and acts after releasing it: gRPC may run a reaction (OnWriteDone) on the
-  // calling thread, which takes mu_ again.
-  void PumpAndUnlock() RELEASE(mu_) {
-    if (writing_ || finished_) {
-      mu_.Unlock();
-      return;
-    }
-    if (!queue_.empty()) {
-      // in_flight_ is not touched again until OnWriteDone: gRPC reads it meanwhile.
-      in_flight_ = std::move(queue_.front());
-      queue_.pop_front();
-      writing_ = true;
-      v1::AwaitCodeEvent* writing = &in_flight_;
-      mu_.Unlock();
-      StartWrite(writing);
-      return;
-    }
-    if (!ending_) {
-      mu_.Unlock();
-      return;
-    }
-    finished_ = true;
-    const grpc::Status status = *ending_;
-    const char* outcome = outcome_;
-    mu_.Unlock();
-    // Counted before the client can see the status, so a scrape after it agrees.
-    service_.metrics_.AwaitEnded();
-    service_.metrics_.VerificationEnded(p_.number.service, outcome);
-    Finish(status);
-  }
-
-  VerificationService& service_;
-  Params p_;
-  Mutex mu_;
-  std::deque<v1::AwaitCodeEvent> queue_ GUARDED_BY(mu_);
-  v1::AwaitCodeEvent in_flight_ GUARDED_BY(mu_);
-  bool writing_ GUARDED_BY(mu_) = false;
-  bool finished_ GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> ending_ GUARDED_BY(mu_);
-  const char* outcome_ GUARDED_BY(mu_) = "cancelled";
-  size_t delivered_ GUARDED_BY(mu_) = 0;
-  int codes_sent_ GUARDED_BY(mu_) = 0;
-  std::optional<Scheduler::TimerId> deadline_timer_ GUARDED_BY(mu_);
-};
-
 // One AcquireNumber: finishes once, with the purchase's outcome or, when the caller
 // cancels or its deadline passes first, with CANCELLED at once; the Acquirer then stops
 // retrying (what is already on the wire is kept under the request id).
 class AcquireReactor final : public grpc::ServerUnaryReactor {
  public:
-  AcquireReactor(VerificationService& service, v1::AcquireNumberResponse* response,
-                 VerificationService::Caller caller, AcquireRequest request)
+  AcquireReactor(VerificationService& service, v1::AcquireNumberResponse* response, Caller caller,
+                 AcquireRequest request)
       : service_(service),
         response_(response),
         caller_(std::move(caller)),
@@ -318,13 +81,13 @@ class AcquireReactor final : public grpc::ServerUnaryReactor {
                                      out.number ? "ok" : ReasonName(out.error->reason));
     if (!out.number) return service_.FinishUnary(this, out.error->ToStatus());
     const UpstreamNumber& number = *out.number;
-    service_.Remember(WatchedNumber{.id = number.id,
-                                    .key = caller_.key,
-                                    .service = number.service,
-                                    .key_owner = caller_.key_owner,
-                                    .expires_at = number.expires_at,
-                                    .acquired_at = std::chrono::steady_clock::now()},
-                      /*fresh=*/!out.replayed);
+    service_.numbers_.Remember(WatchedNumber{.id = number.id,
+                                             .key = caller_.key,
+                                             .service = number.service,
+                                             .key_owner = caller_.key_owner,
+                                             .expires_at = number.expires_at,
+                                             .acquired_at = std::chrono::steady_clock::now()},
+                               /*fresh=*/!out.replayed);
     auto* n = response_->mutable_number();
     n->set_id(number.id);
     n->set_phone(number.phone);
@@ -338,7 +101,7 @@ class AcquireReactor final : public grpc::ServerUnaryReactor {
 
   VerificationService& service_;
   v1::AcquireNumberResponse* const response_;
-  const VerificationService::Caller caller_;
+  const Caller caller_;
   const AcquireRequest request_;
   Mutex mu_;
   Acquirer::Ticket ticket_ GUARDED_BY(mu_) = 0;
@@ -352,44 +115,13 @@ VerificationService::VerificationService(Acquirer& acquirer, PollHub& hub, ListC
       lists_(lists),
       scheduler_(scheduler),
       metrics_(metrics),
-      options_(std::move(options)) {}
-
-std::optional<GatewayError> VerificationService::Authorize(
-    const grpc::CallbackServerContext& context, Caller* caller) const {
-  if (!options_.caller_tokens.empty()) {
-    const auto header = Metadata(context, "authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    bool ok = false;
-    if (header && header->starts_with(kBearer)) {
-      const std::string_view token = header->substr(kBearer.size());
-      for (const std::string& t : options_.caller_tokens) ok |= SameSecret(token, t);
-    }
-    if (!ok) {
-      return GatewayError{.reason = Reason::kUnauthenticated,
-                          .message = header ? "the bearer token is not one this gateway accepts"
-                                            : "this gateway needs \"authorization: Bearer "
-                                              "<token>\" metadata"};
-    }
-  }
-  caller->key = options_.upstream_key;
-  caller->key_owner = KeyOwner::kGateway;
-  if (const auto key = Metadata(context, "x-ismscode-api-key")) {
-    if (!options_.allow_caller_keys) {
-      return GatewayError{.reason = Reason::kCallerKeyNotAllowed,
-                          .message =
-                              "this gateway does not accept per-call upstream keys "
-                              "(x-ismscode-api-key); start it with --allow-caller-keys"};
-    }
-    if (key->empty() || key->size() > 256) {
-      return GatewayError{.reason = Reason::kInvalidArgument,
-                          .message = "x-ismscode-api-key must be 1 to 256 characters",
-                          .field_violations = {{"x-ismscode-api-key", "1 to 256 characters"}}};
-    }
-    caller->key = std::string(*key);
-    caller->key_owner = KeyOwner::kCaller;
-  }
-  return std::nullopt;
-}
+      options_(std::move(options)),
+      access_(CallerAccess::Options{.upstream_key = options_.upstream_key,
+                                    .caller_tokens = options_.caller_tokens,
+                                    .allow_caller_keys = options_.allow_caller_keys}),
+      // AwaitCode on a number this long after its reservation ended says NUMBER_EXPIRED
+      // rather than NUMBER_NOT_FOUND.
+      numbers_(scheduler, std::chrono::minutes(10)) {}
 
 grpc::ServerUnaryReactor* VerificationService::ListCall(
     grpc::CallbackServerContext* context,
@@ -398,7 +130,7 @@ grpc::ServerUnaryReactor* VerificationService::ListCall(
         fetch) {
   auto* reactor = context->DefaultReactor();
   Caller caller;
-  if (auto denied = Authorize(*context, &caller)) {
+  if (auto denied = access_.Authorize(*context, &caller)) {
     reactor->Finish(denied->ToStatus());
     return reactor;
   }
@@ -450,7 +182,7 @@ grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
     grpc::CallbackServerContext* context, const v1::AcquireNumberRequest* request,
     v1::AcquireNumberResponse* response) {
   Caller caller;
-  if (auto denied = Authorize(*context, &caller)) {
+  if (auto denied = access_.Authorize(*context, &caller)) {
     auto* reactor = context->DefaultReactor();
     reactor->Finish(denied->ToStatus());
     return reactor;
@@ -468,26 +200,6 @@ grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
   return reactor;
 }
 
-void VerificationService::Remember(const WatchedNumber& number, bool fresh) {
-  {
-    MutexLock lock(mutex_);
-    auto [it, inserted] = numbers_.try_emplace(number.id, number);
-    // A replay: known already, its purge is set. A fresh purchase of an id seen before
-    // (the upstream re-issued it) inherits nothing: not the key, not the expiry.
-    if (!inserted && !fresh) return;
-    it->second = number;
-  }
-  const auto forget_at = Scheduler::Clock::now() +
-                         std::chrono::duration_cast<Scheduler::Clock::duration>(
-                             number.expires_at - std::chrono::system_clock::now()) +
-                         kRememberExpired;
-  scheduler_.At(forget_at, [this, id = number.id, acquired_at = number.acquired_at] {
-    MutexLock lock(mutex_);
-    auto it = numbers_.find(id);
-    if (it != numbers_.end() && it->second.acquired_at == acquired_at) numbers_.erase(it);
-  });
-}
-
 grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
     grpc::CallbackServerContext* context, const v1::AwaitCodeRequest* request) {
   // `why` reads after the field's name: "timeout must be positive".
@@ -499,22 +211,22 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
             {field, why}}}.ToStatus());
   };
   Caller caller;
-  if (auto denied = Authorize(*context, &caller)) return new FailedStream(denied->ToStatus());
-  WatchedNumber number;
+  if (auto denied = access_.Authorize(*context, &caller))
+    return new FailedStream(denied->ToStatus());
   {
     MutexLock lock(mutex_);
     if (draining_) return new FailedStream(ShuttingDown());
-    auto it = numbers_.find(request->number_id());
-    // A number bought with one upstream key is invisible to every other key.
-    if (it == numbers_.end() || it->second.key != caller.key) {
-      return new FailedStream(
-          GatewayError{.reason = Reason::kNumberNotFound,
-                       .message = "no number with that id was acquired through this gateway",
-                       .metadata = {{"number_id", request->number_id()}}}
-              .ToStatus());
-    }
-    number = it->second;
   }
+  // A number bought with one upstream key is invisible to every other key.
+  const std::optional<WatchedNumber> found = numbers_.Find(request->number_id(), caller.key);
+  if (!found) {
+    return new FailedStream(
+        GatewayError{.reason = Reason::kNumberNotFound,
+                     .message = "no number with that id was acquired through this gateway",
+                     .metadata = {{"number_id", request->number_id()}}}
+            .ToStatus());
+  }
+  const WatchedNumber& number = *found;
   const auto timeout =
       request->has_timeout() ? FromProto(request->timeout()) : options_.default_timeout;
   if (timeout.count() <= 0) return invalid("timeout", "must be positive");

@@ -12,8 +12,10 @@
 #include "common/mutex.h"
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "server/acquirer.h"
+#include "server/caller_access.h"
 #include "server/list_cache.h"
 #include "server/metrics.h"
+#include "server/number_registry.h"
 #include "server/poll_hub.h"
 #include "server/scheduler.h"
 
@@ -63,14 +65,6 @@ class VerificationService final
  private:
   friend class AwaitReactor;
   friend class AcquireReactor;
-  // Whose upstream key a call uses: the gateway's, or the caller's own from metadata.
-  struct Caller {
-    std::string key;
-    KeyOwner key_owner = KeyOwner::kGateway;
-  };
-  // Checks the caller's token and picks the upstream key; an error when not allowed.
-  std::optional<GatewayError> Authorize(const grpc::CallbackServerContext& context,
-                                        Caller* caller) const;
   // A list call (ListCountries, ListServices): authorised, counted, served by the
   // ListCache; `fetch` asks it and finishes the reactor through `finish`.
   using FinishList = std::function<void(const GatewayError* error)>;
@@ -79,9 +73,6 @@ class VerificationService final
       std::function<void(const Caller& caller, Scheduler::Clock::time_point give_up,
                          FinishList finish)>
           fetch);
-  // Keeps a bought number for AwaitCode. `fresh`: a new purchase, which replaces
-  // whatever an earlier number with the same id left (the upstream may re-issue ids).
-  void Remember(const WatchedNumber& number, bool fresh);
   void Forget(AwaitReactor* reactor);
   // Unary calls: counted from start to Finish, so that shutdown knows when it is idle.
   bool BeginUnary(grpc::ServerUnaryReactor* reactor);
@@ -93,13 +84,13 @@ class VerificationService final
   Scheduler& scheduler_;
   GatewayMetrics& metrics_;
   const Options options_;
+  const CallerAccess access_;
+  NumberRegistry numbers_;  // bought through this gateway, for AwaitCode
 
   Mutex mutex_;
   bool draining_ GUARDED_BY(mutex_) = false;
   int unary_in_flight_ GUARDED_BY(mutex_) = 0;
   CondVar idle_;
-  // Numbers bought through this gateway, forgotten a while after they expire.
-  std::unordered_map<std::string, WatchedNumber> numbers_ GUARDED_BY(mutex_);
   // Open AwaitCode streams; the service holds one reference until OnDone.
   std::unordered_map<AwaitReactor*, std::shared_ptr<AwaitReactor>> streams_ GUARDED_BY(mutex_);
 };

@@ -59,9 +59,11 @@ TEST(Server, BadCertificateIsAClearError) {
   mock::ServerOptions options;
   options.tls_cert_file = "/nonexistent/cert.pem";
   options.tls_key_file = "/nonexistent/key.pem";
-  std::string error;
-  EXPECT_EQ(mock::MockHttpServer::Start(service, options, &error), nullptr);
-  EXPECT_NE(error.find("/nonexistent/cert.pem"), std::string::npos) << error;
+  auto started = mock::MockHttpServer::Start(service, options);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(started.status().message().find("/nonexistent/cert.pem"), std::string::npos)
+      << started.status();
 }
 
 TEST(Server, BusyPortIsAClearError) {
@@ -69,9 +71,11 @@ TEST(Server, BusyPortIsAClearError) {
   mock::MockService service(TestScenario(), FrozenOptions());
   mock::ServerOptions options;
   options.port = first.port();
-  std::string error;
-  EXPECT_EQ(mock::MockHttpServer::Start(service, options, &error), nullptr);
-  EXPECT_NE(error.find("cannot listen"), std::string::npos) << error;
+  auto started = mock::MockHttpServer::Start(service, options);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(started.status().message().find("cannot listen"), std::string::npos)
+      << started.status();
 }
 
 // cpp-httplib's defaults (8 workers, each held by a keep-alive connection until its

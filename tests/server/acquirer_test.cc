@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "server/upstream_pool.h"
 #include "tests/support/mock_fixture.h"
 
 namespace ismscode::gateway {
@@ -23,10 +24,10 @@ constexpr const char* kKey = "key-alpha-0001";
 class AcquirerTest : public ::testing::Test {
  protected:
   AcquirerTest() {
-    std::string error;
-    pool_ = UpstreamPool::Create({.base_url = mock_.base_url() + "/api/v3", .read_timeout = 300ms},
-                                 4, &error);
-    EXPECT_TRUE(pool_) << error;
+    auto pool =
+        UpstreamPool::Create({.base_url = mock_.base_url() + "/api/v3", .read_timeout = 300ms}, 4);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    if (pool.ok()) pool_ = *std::move(pool);
     const Runtime runtime{.run =
                               [](Runtime::Task task) {
                                 task();

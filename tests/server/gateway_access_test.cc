@@ -178,9 +178,10 @@ TEST_F(GatewayAccessTest, TlsOnTheGrpcPort) {
 TEST_F(GatewayAccessTest, TlsNeedsBothHalves) {
   GatewayOptions o = DefaultOptions();
   o.tls_cert_chain = "-----BEGIN CERTIFICATE-----";
-  std::string error;
-  EXPECT_FALSE(Gateway::Start(o, &error));
-  EXPECT_NE(error.find("private key"), std::string::npos) << error;
+  auto started = Gateway::Start(o);
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(started.status().message().find("private key"), std::string::npos) << started.status();
 }
 
 TEST_F(GatewayAccessTest, HttpsUpstream) {

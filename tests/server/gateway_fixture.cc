@@ -116,9 +116,9 @@ void GatewayTest::Restart(const GatewayOptions& options,
   stub_.reset();
   channel_.reset();
   gateway_.reset();
-  std::string error;
-  gateway_ = Gateway::Start(options, &error);
-  ASSERT_TRUE(gateway_) << error;
+  auto started = Gateway::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  gateway_ = *std::move(started);
   grpc::ChannelArguments args;
   // The test certificate names localhost; the channel dials 127.0.0.1.
   args.SetSslTargetNameOverride("localhost");

@@ -28,17 +28,16 @@ TEST(GatewayLoad, FiftyStreamsOnOneKeyUnderATightLimitSeeNo429) {
   for (const char* offer : {"offers/US/google", "offers/GB/google"}) {
     mock.Control("PATCH", offer, {{"sms", {{"delay", {{"kind", "fixed"}, {"seconds", 1000}}}}}});
   }
-  std::string error;
-  auto gateway = Gateway::Start({.upstream = {.base_url = mock.base_url() + "/api/v3"},
+  auto started = Gateway::Start({.upstream = {.base_url = mock.base_url() + "/api/v3"},
                                  .upstream_key = "key-alpha-0001",
                                  .poll_interval = 20ms,
                                  .rate_limit = 40,
                                  .rate_window = 2s,
                                  .prefetch_lists = false,
                                  .workers = 4,
-                                 .metrics_listen = "127.0.0.1:0"},
-                                &error);
-  ASSERT_TRUE(gateway) << error;
+                                 .metrics_listen = "127.0.0.1:0"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<Gateway> gateway = *std::move(started);
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway->port()),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::VerificationService::NewStub(channel);

@@ -21,11 +21,10 @@ constexpr const char* kKey = "key-alpha-0001";
 std::unique_ptr<UpstreamClient> ClientFor(
     const std::string& base_url, std::chrono::milliseconds read_timeout = std::chrono::seconds(10),
     const std::string& ca_file = "") {
-  std::string error;
   auto c = UpstreamClient::Create(
-      {.base_url = base_url + "/api/v3", .ca_file = ca_file, .read_timeout = read_timeout}, &error);
-  EXPECT_TRUE(c) << error;
-  return c;
+      {.base_url = base_url + "/api/v3", .ca_file = ca_file, .read_timeout = read_timeout});
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *std::move(c) : nullptr;
 }
 
 TEST(UpstreamClient, CatalogueAndPurchaseAndSms) {
@@ -139,15 +138,15 @@ TEST(UpstreamClient, OddIdsCannotEscapeTheirPath) {
 }
 
 TEST(UpstreamClient, BadUrlsAreClearErrors) {
-  std::string error;
-  EXPECT_FALSE(UpstreamClient::Create({.base_url = "ftp://example.com"}, &error));
-  EXPECT_NE(error.find("http://"), std::string::npos);
-  EXPECT_FALSE(UpstreamClient::Create({.base_url = "http://"}, &error));
+  auto ftp = UpstreamClient::Create({.base_url = "ftp://example.com"});
+  ASSERT_FALSE(ftp.ok());
+  EXPECT_EQ(ftp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ftp.status().message().find("http://"), std::string::npos);
+  EXPECT_FALSE(UpstreamClient::Create({.base_url = "http://"}).ok());
 }
 
 TEST(UpstreamClient, TimeFormats) {
-  EXPECT_EQ(ParseHttpDate("Sat, 21 Mar 2026 20:15:00 GMT"),
-            ParseRfc3339("2026-03-21T20:15:00Z"));
+  EXPECT_EQ(ParseHttpDate("Sat, 21 Mar 2026 20:15:00 GMT"), ParseRfc3339("2026-03-21T20:15:00Z"));
   EXPECT_FALSE(ParseHttpDate("yesterday"));
   EXPECT_FALSE(ParseRfc3339("2026-03-21 20:15"));
   EXPECT_TRUE(ParseRfc3339("2026-03-21T20:15:00.5Z"));

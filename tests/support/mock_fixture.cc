@@ -49,9 +49,11 @@ MockFixture::MockFixture(mock::Scenario scenario, mock::MockService::Options opt
   service_ = std::make_unique<mock::MockService>(std::move(scenario), std::move(options));
   server_options.port = 0;
   tls_ = !server_options.tls_cert_file.empty();
-  std::string error;
-  server_ = mock::MockHttpServer::Start(*service_, server_options, &error);
-  if (!server_) throw std::runtime_error("mock did not start: " + error);
+  auto started = mock::MockHttpServer::Start(*service_, server_options);
+  if (!started.ok()) {
+    throw std::runtime_error("mock did not start: " + std::string(started.status().message()));
+  }
+  server_ = *std::move(started);
   client_ = NewClient();
 }
 

@@ -1,0 +1,151 @@
+#include "server/flags.h"
+
+#include <CLI/CLI.hpp>
+#include <sstream>
+
+namespace ismscode::gateway {
+
+namespace {
+
+// Flag values that are converted after parsing (durations, files).
+struct RawFlags {
+  int64_t poll_interval_ms = 5000;
+  int64_t rate_window_seconds = 60;
+  int64_t list_cache_seconds = 600;
+  std::string api_key_file, tls_cert, tls_key, token_file;
+  std::string metrics_listen = "127.0.0.1:9464";
+};
+
+std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
+  auto app = std::make_unique<CLI::App>(
+      "gRPC gateway (ismscode.harness.v1.VerificationService) in front of the iSMScode API.\n"
+      "With no --upstream it starts the bundled mock on loopback and uses it.",
+      "ismscode-gateway");
+  app->set_help_flag("-h,--help", "print this text and exit");
+  app->option_defaults()->always_capture_default();
+  app->add_option("--listen", c.options.listen, "gRPC address HOST:PORT (port 0: any free one)");
+  app->add_option("--upstream", c.upstream,
+                  "the REST API, e.g. https://ismscode.com/api/v3; its key comes from "
+                  "ISMSCODE_API_KEY or --api-key-file, never a flag (default: the bundled mock)");
+  app->add_option("--api-key-file", raw.api_key_file, "read the upstream key from FILE");
+  app->add_option("--ca-file", c.options.upstream.ca_file,
+                  "trust this PEM CA for an HTTPS upstream (default: the system's)");
+  app->add_option("--poll-interval-ms", raw.poll_interval_ms, "SMS poll interval per number")
+      ->check(CLI::Range(int64_t{10}, int64_t{3'600'000}));
+  app->add_option("--rate-limit", c.options.rate_limit,
+                  "at most N upstream requests per key in any interval of --rate-window "
+                  "(purchases, polls and list calls together)")
+      ->check(CLI::Range(1, 1'000'000'000));
+  app->add_option("--rate-window", raw.rate_window_seconds,
+                  "the upstream's rate-limit window, seconds")
+      ->check(CLI::Range(int64_t{1}, int64_t{86'400}));
+  app->add_option("--list-cache-seconds", raw.list_cache_seconds,
+                  "keep the countries and services lists this long")
+      ->check(CLI::Range(int64_t{0}, int64_t{86'400}));
+  app->add_option("--workers", c.options.workers, "upstream connections and worker threads")
+      ->check(CLI::Range(size_t{1}, size_t{256}));
+  app->add_option("--mock-scenario", c.mock_scenario, "scenario of the bundled mock");
+  app->add_option("--metrics-listen", raw.metrics_listen,
+                  "Prometheus GET /metrics address HOST:PORT, or \"off\"");
+  app->add_option("--tls-cert", raw.tls_cert,
+                  "serve gRPC over TLS with this PEM certificate chain (with --tls-key)");
+  app->add_option("--tls-key", raw.tls_key, "... and this PEM private key (with --tls-cert)");
+  app->add_option("--token-file", raw.token_file,
+                  "callers must send \"authorization: Bearer <token>\" with one of the tokens "
+                  "in FILE (one per line, # comments)");
+  app->add_flag("--allow-caller-keys", c.options.allow_caller_keys,
+                "callers may send their own upstream key in the x-ismscode-api-key metadata "
+                "(it gets its own rate budget)");
+  app->add_flag_callback(
+      "--no-call-logs", [&c] { c.options.log_calls = false; },
+      "no JSON log line per finished call");
+  for (CLI::Option* option : app->get_options()) {
+    // Every value flag needs a value that is not empty: "--listen=" is a mistake.
+    if (option->get_expected_min() > 0)
+      option->check(CLI::Validator(
+          [](std::string& value) { return value.empty() ? std::string("needs a value") : ""; }, "",
+          "non-empty"));
+  }
+  return app;
+}
+
+// One token per line; blank lines and # comments skipped.
+std::vector<std::string> ParseTokens(const std::string& text) {
+  std::vector<std::string> tokens;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    size_t start = 0;
+    while (start < line.size() && std::isspace(static_cast<unsigned char>(line[start]))) ++start;
+    line.erase(0, start);
+    if (!line.empty() && line.front() != '#') tokens.push_back(line);
+  }
+  return tokens;
+}
+
+}  // namespace
+
+absl::StatusOr<GatewayConfig> ParseGatewayFlags(int argc, const char* const* argv,
+                                                const EnvLookup& env) {
+  GatewayConfig c;
+  c.options.listen = "127.0.0.1:50051";
+  c.options.log_calls = true;
+  RawFlags raw;
+  auto app = MakeApp(c, raw);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    c.help = true;
+    return c;
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(std::string(e.what()) + " (see --help)");
+  }
+  c.options.poll_interval = std::chrono::milliseconds(raw.poll_interval_ms);
+  c.options.rate_window = std::chrono::seconds(raw.rate_window_seconds);
+  c.options.list_cache_ttl = std::chrono::seconds(raw.list_cache_seconds);
+  c.options.metrics_listen = raw.metrics_listen == "off" ? "" : raw.metrics_listen;
+
+  if (raw.tls_cert.empty() != raw.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!raw.tls_cert.empty()) {
+    auto chain = ReadFileForFlag("--tls-cert", raw.tls_cert);
+    if (!chain.ok()) return chain.status();
+    auto key = ReadFileForFlag("--tls-key", raw.tls_key);
+    if (!key.ok()) return key.status();
+    c.options.tls_cert_chain = *std::move(chain);
+    c.options.tls_private_key = *std::move(key);
+  }
+  if (!raw.token_file.empty()) {
+    auto text = ReadFileForFlag("--token-file", raw.token_file);
+    if (!text.ok()) return text.status();
+    c.options.caller_tokens = ParseTokens(*text);
+    if (c.options.caller_tokens.empty()) {
+      return absl::InvalidArgumentError("--token-file: " + raw.token_file + " holds no token");
+    }
+  }
+  if (!c.upstream.empty()) {
+    c.options.upstream.base_url = c.upstream;
+    if (!raw.api_key_file.empty()) {
+      auto key = ReadSecretForFlag("--api-key-file", raw.api_key_file);
+      if (!key.ok()) return key.status();
+      c.options.upstream_key = *std::move(key);
+    } else if (auto key = env("ISMSCODE_API_KEY")) {
+      c.options.upstream_key = *key;
+    }
+    if (c.options.upstream_key.empty()) {
+      return absl::InvalidArgumentError(
+          "--upstream needs a key: set ISMSCODE_API_KEY or give --api-key-file");
+    }
+  }
+  return c;
+}
+
+std::string GatewayUsage() {
+  GatewayConfig c;
+  c.options.listen = "127.0.0.1:50051";
+  RawFlags raw;
+  return MakeApp(c, raw)->help();
+}
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,36 @@
+#pragma once
+
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "server/upstream_client.h"
+
+namespace ismscode::gateway {
+
+// Conversions between the contract's well-known types and std::chrono. Pure, inline.
+
+inline google::protobuf::Timestamp ToProto(SystemTime t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+inline SystemTime FromProto(const google::protobuf::Timestamp& t) {
+  return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+      std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
+}
+
+// Durations beyond this mean "as long as allowed": a number's reservation and a call's
+// deadline bound every wait long before it, and clock arithmetic stays far from overflow.
+inline constexpr auto kLongestWait = std::chrono::hours(24 * 365);
+
+inline std::chrono::milliseconds FromProto(const google::protobuf::Duration& d) {
+  return std::min<std::chrono::milliseconds>(
+      std::chrono::milliseconds(google::protobuf::util::TimeUtil::DurationToMilliseconds(d)),
+      kLongestWait);
+}
+
+}  // namespace ismscode::gateway
