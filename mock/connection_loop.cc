@@ -1,11 +1,13 @@
 #include "mock/connection_loop.h"
 
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,6 +36,18 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerBytes = 1 << 20;
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+// One readable event reads at most this much, so that a client streaming at full speed
+// cannot keep the loop from everyone else (epoll is level-triggered: it comes back).
+constexpr size_t kMaxReadPerEvent = 64 * 1024;
+// A connection whose answers pile up unread gets no more requests answered until its
+// client reads them: a worker never blocks on a client that does not read.
+constexpr int kMaxUnsentBytes = 64 * 1024;
+
+// Bytes written to the socket that the peer has not acknowledged yet.
+int UnsentBytes(int fd) {
+  int queued = 0;
+  return ioctl(fd, SIOCOUTQ, &queued) == 0 ? queued : 0;
+}
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -68,6 +82,7 @@ enum class ConnectionState {
   kReading,     // part of a request has come: request_timeout from its first byte
   kDispatched,  // a worker owns the connection; not in epoll
   kLingering,   // answered an error and shut down writing; draining, then closing
+  kBlocked,     // a request is whole but the client has not read earlier answers
 };
 
 }  // namespace
@@ -121,6 +136,7 @@ struct ConnectionLoop::Impl {
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::atomic<size_t> open{0};
+  std::atomic<size_t> blocked{0};  // connections in kBlocked
   std::once_flag stopped;
 
   // Loop thread only (and the destructor, after the thread is joined).
@@ -145,7 +161,7 @@ struct ConnectionLoop::Impl {
         } else if (id == kWakeId) {
           TakeReleased();
         } else {
-          OnReadable(id);
+          OnEvent(id, events[i].events);
         }
       }
       if (Clock::now() >= next_sweep) {
@@ -155,18 +171,20 @@ struct ConnectionLoop::Impl {
     }
   }
 
-  void Watch(uint64_t id, int fd) {
+  void Watch(uint64_t id, int fd, int op = EPOLL_CTL_ADD) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = id;
-    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    epoll_ctl(epoll_fd, op, fd, &ev);
   }
 
   void Close(uint64_t id) {
     auto it = connections.find(id);
     if (it == connections.end()) return;
-    if (it->second.state != State::kDispatched)
+    if (it->second.state == State::kBlocked) blocked.fetch_sub(1);
+    if (it->second.state != State::kDispatched) {
       epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->second.fd, nullptr);
+    }
     close(it->second.fd);
     connections.erase(it);
     open.fetch_sub(1);
@@ -237,12 +255,29 @@ struct ConnectionLoop::Impl {
     epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &ev);
   }
 
-  void OnReadable(uint64_t id) {
+  void OnEvent(uint64_t id, uint32_t events) {
     auto it = connections.find(id);
     if (it == connections.end()) return;
     Connection& c = it->second;
+    if (c.state != State::kBlocked) return OnReadable(id, c);
+    // A blocked connection is watched for nothing; epoll still reports errors.
+    if ((events & (EPOLLERR | EPOLLHUP)) != 0) Close(id);
+  }
+
+  // Resumes a blocked connection once its client has read enough of its answers.
+  // (Checked at each sweep: EPOLLOUT would fire while any room is left in the socket,
+  // long before the backlog is read, and spin the loop.)
+  void Unblock(uint64_t id, Connection& c) {
+    if (UnsentBytes(c.fd) > kMaxUnsentBytes) return;
+    Watch(id, c.fd, EPOLL_CTL_MOD);
+    c.state = State::kReading;
+    blocked.fetch_sub(1);
+    Advance(id, c, c.framer.state());
+  }
+
+  void OnReadable(uint64_t id, Connection& c) {
     char buf[kReadChunk];
-    for (;;) {
+    for (size_t taken = 0; taken < kMaxReadPerEvent;) {
       const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -250,6 +285,7 @@ struct ConnectionLoop::Impl {
         Close(id);
         return;
       }
+      taken += static_cast<size_t>(n);
       if (c.state == State::kLingering) {
         c.lingered += static_cast<size_t>(n);
         if (c.lingered > kLingerBytes) {
@@ -259,7 +295,8 @@ struct ConnectionLoop::Impl {
         continue;
       }
       const RequestFramer::State framed = c.framer.Feed(std::string_view(buf, n));
-      if (c.state == State::kIdle) StartReading(c, Clock::now());
+      // Stray CRLFs between requests start nothing: the idle deadline stands.
+      if (c.state == State::kIdle && c.framer.started()) StartReading(c, Clock::now());
       if (Advance(id, c, framed)) return;
     }
   }
@@ -283,6 +320,17 @@ struct ConnectionLoop::Impl {
         return true;
       }
       case RequestFramer::State::kComplete: {
+        if (UnsentBytes(c.fd) > kMaxUnsentBytes) {
+          // Earlier answers sit unread: wait until the client reads them (or the
+          // request deadline passes), rather than block a worker writing more.
+          c.state = State::kBlocked;
+          blocked.fetch_add(1);
+          epoll_event ev{};
+          ev.events = 0;
+          ev.data.u64 = id;
+          epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
+          return true;
+        }
         epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
         c.state = State::kDispatched;
         c.since = Clock::now();
@@ -301,11 +349,18 @@ struct ConnectionLoop::Impl {
 
   void AnswerAndLinger(Connection& c, int status, const char* code, const char* message) {
     SendBestEffort(c.fd, ErrorResponse(status, code, message));
+    Linger(c);
+    answered(status);
+  }
+
+  // Stops writing and drains what the client still sends for a while before closing:
+  // closing with unread data sends a reset that can destroy the last answer unread.
+  void Linger(Connection& c) {
     shutdown(c.fd, SHUT_WR);
     c.state = State::kLingering;
     c.since = Clock::now();
     c.deadline = c.since + kLingerTime;
-    answered(status);
+    c.framer.Release();
   }
 
   void TakeReleased() {
@@ -320,15 +375,19 @@ struct ConnectionLoop::Impl {
       auto it = connections.find(id);
       if (it == connections.end()) continue;
       Connection& c = it->second;
-      if (!keep_alive || c.peer_closed) {
+      if (c.peer_closed || stopping.load()) {
         Close(id);
+        continue;
+      }
+      Watch(id, c.fd);
+      if (!keep_alive) {
+        Linger(c);
         continue;
       }
       const Clock::time_point now = Clock::now();
       c.state = State::kIdle;
       c.since = now;
       c.deadline = now + limits.idle_timeout;
-      Watch(id, c.fd);
       // The worker has already started the next request (Release resets the framer):
       // it may be whole (pipelined), partial, or refused.
       if (c.framer.started()) StartReading(c, now);
@@ -338,11 +397,15 @@ struct ConnectionLoop::Impl {
 
   void Sweep(Clock::time_point now) {
     PauseListener(false);
-    std::vector<uint64_t> idle_expired, reading_expired;
+    std::vector<uint64_t> idle_expired, reading_expired, blocked_ids;
     for (auto& [id, c] : connections) {
+      if (c.state == State::kBlocked && now < c.deadline) blocked_ids.push_back(id);
       if (c.state == State::kDispatched || now < c.deadline) continue;
+      // Past its deadline: a reader gets 408; idle, lingering and blocked ones (a client
+      // that never reads its answers) are closed.
       (c.state == State::kReading ? reading_expired : idle_expired).push_back(id);
     }
+    for (uint64_t id : blocked_ids) Unblock(id, connections.at(id));
     for (uint64_t id : idle_expired) Close(id);
     for (uint64_t id : reading_expired) {
       AnswerAndLinger(connections.at(id), 408, "request_timeout",
@@ -384,6 +447,8 @@ ConnectionLoop::~ConnectionLoop() {
 bool ConnectionLoop::TakeNextOnWorker(ReadyRequest& request, std::chrono::milliseconds wait) {
   LoopConnection& c = *request.connection;
   c.framer.Reset();
+  // Stopping, or the client is not reading its answers: the loop decides what is next.
+  if (impl_->stopping.load() || UnsentBytes(c.fd) > kMaxUnsentBytes) return false;
   // A client may send a request's head and body in separate writes: wait for the whole
   // request, within `wait` in all.
   const Clock::time_point deadline = Clock::now() + wait;
@@ -432,6 +497,8 @@ void ConnectionLoop::Stop() {
 }
 
 size_t ConnectionLoop::open_connections() const { return impl_->open.load(); }
+
+size_t ConnectionLoop::blocked_connections() const { return impl_->blocked.load(); }
 
 absl::StatusOr<int> ListenTcp(const std::string& host, int port, int backlog) {
   addrinfo hints{};

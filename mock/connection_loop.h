@@ -78,6 +78,8 @@ class ConnectionLoop {
 
   // Connections open right now (for tests and benchmarks). Thread-safe.
   size_t open_connections() const;
+  // Connections with a whole request waiting until their client reads earlier answers.
+  size_t blocked_connections() const;
 
  private:
   struct Impl;

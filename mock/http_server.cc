@@ -38,7 +38,13 @@ class ElasticThreadPool final : public httplib::TaskQueue {
     MutexLock lock(mutex_);
     if (shutdown_) return;
     jobs_.push_back(std::move(fn));
-    if (jobs_.size() > idle_ && threads_.size() < max_threads_) Spawn();
+    if (jobs_.size() > idle_ && threads_.size() < max_threads_) {
+      try {
+        Spawn();
+      } catch (const std::system_error&) {
+        // Out of threads (a process or pid limit): the workers there are take the job.
+      }
+    }
     cond_.NotifyOne();
   }
 
@@ -118,11 +124,12 @@ class TunedServer : public Base {
 };
 
 // A request the ConnectionLoop has already read whole, served to cpp-httplib's parser
-// from memory; answers go to the (non-blocking) socket with a write timeout.
+// from memory; the answer goes to the (non-blocking) socket within one deadline for the
+// whole answer (cpp-httplib writes it in several calls).
 class BufferedStream final : public httplib::Stream {
  public:
   BufferedStream(int fd, std::string_view request, std::chrono::milliseconds write_timeout)
-      : fd_(fd), request_(request), write_timeout_(write_timeout) {}
+      : fd_(fd), request_(request), deadline_(std::chrono::steady_clock::now() + write_timeout) {}
 
   bool is_readable() const override { return pos_ < request_.size(); }
   bool is_writable() const override { return true; }  // write() waits, within its timeout
@@ -135,7 +142,6 @@ class BufferedStream final : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
-    const auto deadline = std::chrono::steady_clock::now() + write_timeout_;
     size_t done = 0;
     while (done < size) {
       const ssize_t n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
@@ -145,8 +151,8 @@ class BufferedStream final : public httplib::Stream {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      const auto left =
-          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          deadline_ - std::chrono::steady_clock::now());
       if (left.count() <= 0) return -1;  // the client stopped reading
       pollfd p{fd_, POLLOUT, 0};
       ::poll(&p, 1, static_cast<int>(left.count()));
@@ -171,7 +177,7 @@ class BufferedStream final : public httplib::Stream {
  private:
   const int fd_;
   const std::string_view request_;
-  const std::chrono::milliseconds write_timeout_;
+  const std::chrono::steady_clock::time_point deadline_;
   size_t pos_ = 0;
 };
 
@@ -486,6 +492,10 @@ int MockHttpServer::port() const { return impl_->port; }
 
 size_t MockHttpServer::open_connections() const {
   return impl_->loop ? impl_->loop->open_connections() : 0;
+}
+
+size_t MockHttpServer::blocked_connections() const {
+  return impl_->loop ? impl_->loop->blocked_connections() : 0;
 }
 
 std::string MockHttpServer::base_url() const {

@@ -51,6 +51,8 @@ class MockHttpServer {
   int port() const;
   // Plain HTTP connections open right now (0 over HTTPS). Thread-safe.
   size_t open_connections() const;
+  // Plain HTTP connections held back until their client reads its answers. Thread-safe.
+  size_t blocked_connections() const;
   // "http://127.0.0.1:PORT" (or https://).
   std::string base_url() const;
 

@@ -61,6 +61,21 @@ RequestFramer::State RequestFramer::Feed(std::string_view bytes) {
   return Step();
 }
 
+void RequestFramer::ReleaseIfLarge(std::string& s) {
+  if (s.capacity() > kKeepCapacity) {
+    std::string().swap(s);
+  } else {
+    s.clear();
+  }
+}
+
+void RequestFramer::Release() {
+  std::string().swap(buffer_);
+  std::string().swap(request_);
+  std::string().swap(body_);
+  scan_ = body_start_ = searched_ = 0;
+}
+
 bool RequestFramer::TakeContinue() {
   const bool take = continue_pending_ && state_ == State::kNeedMore;
   continue_pending_ = false;
@@ -70,12 +85,16 @@ bool RequestFramer::TakeContinue() {
 RequestFramer::State RequestFramer::Reset() {
   const size_t consumed = state_ == State::kComplete ? scan_ : buffer_.size();
   buffer_.erase(0, consumed);
-  request_.clear();
-  body_.clear();
+  // A large request's memory goes with it: an idle keep-alive connection keeps little.
+  ReleaseIfLarge(request_);
+  ReleaseIfLarge(body_);
+  if (buffer_.capacity() > kKeepCapacity && buffer_.size() <= kKeepCapacity) {
+    std::string(buffer_).swap(buffer_);
+  }
   state_ = State::kNeedMore;
   phase_ = Phase::kHead;
   failure_ = {};
-  scan_ = body_start_ = 0;
+  scan_ = body_start_ = searched_ = 0;
   body_length_ = chunk_left_ = 0;
   trailer_bytes_ = fields_ = 0;
   continue_pending_ = false;
@@ -86,6 +105,17 @@ RequestFramer::State RequestFramer::Fail(int status, const char* code, const cha
   failure_ = {status, code, reason};
   state_ = State::kFailed;
   return state_;
+}
+
+size_t RequestFramer::NextLineEnd() {
+  // A partial line is not searched again when more of it comes.
+  const size_t nl = buffer_.find('\n', std::max(scan_, searched_));
+  if (nl == std::string::npos) {
+    searched_ = buffer_.size();
+    return nl;
+  }
+  searched_ = nl + 1;
+  return nl + 1;
 }
 
 size_t RequestFramer::LineEnd(size_t from) const {
@@ -103,14 +133,16 @@ RequestFramer::State RequestFramer::Step() {
           const size_t first = buffer_.find_first_not_of("\r\n");
           if (first == std::string::npos) {
             buffer_.clear();
+            searched_ = 0;
             return state_;
           }
           buffer_.erase(0, first);
+          searched_ = 0;
         }
         // The head ends at the first empty line; scan_ is the start of the line not yet
         // seen whole, so each byte is looked at once.
         for (;;) {
-          const size_t end = LineEnd(scan_);
+          const size_t end = NextLineEnd();
           if (end == std::string::npos) break;
           const std::string_view line =
               WithoutEol(std::string_view(buffer_).substr(scan_, end - scan_));
@@ -137,10 +169,10 @@ RequestFramer::State RequestFramer::Step() {
       }
       case Phase::kFixedBody:
         if (buffer_.size() - body_start_ < body_length_) return state_;
-        body_.assign(buffer_, body_start_, body_length_);
-        return FinishRequest(body_start_ + body_length_);
+        return FinishRequest(body_start_ + body_length_,
+                             std::string_view(buffer_).substr(body_start_, body_length_));
       case Phase::kChunkSize: {
-        const size_t end = LineEnd(scan_);
+        const size_t end = NextLineEnd();
         if (end == std::string::npos) {
           if (buffer_.size() - scan_ > kMaxChunkSizeLine) {
             return Fail(400, "bad_request", "A chunk size line is too long.");
@@ -153,9 +185,11 @@ RequestFramer::State RequestFramer::Step() {
         const std::string_view line =
             WithoutEol(std::string_view(buffer_).substr(scan_, end - scan_));
         uint64_t size = 0;
-        size_t i = 0;
+        size_t i = 0, digits = 0;
         for (; i < line.size() && std::isxdigit(static_cast<unsigned char>(line[i])); ++i) {
-          if (i == 15) return Fail(413, "payload_too_large", "The request body is too large.");
+          if (size == 0 && line[i] == '0') continue;  // leading zeros say nothing
+          if (++digits > 15)
+            return Fail(413, "payload_too_large", "The request body is too large.");
           const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(line[i])));
           size = size * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
         }
@@ -183,7 +217,7 @@ RequestFramer::State RequestFramer::Step() {
         chunk_left_ -= take;
         if (scan_ > kCompactAfter) {
           buffer_.erase(0, scan_);
-          scan_ = 0;
+          scan_ = searched_ = 0;
         }
         if (chunk_left_ > 0) return state_;
         phase_ = Phase::kChunkDataEnd;
@@ -204,7 +238,7 @@ RequestFramer::State RequestFramer::Step() {
         continue;
       }
       case Phase::kTrailers: {
-        const size_t end = LineEnd(scan_);
+        const size_t end = NextLineEnd();
         if (end == std::string::npos) {
           if (trailer_bytes_ + buffer_.size() - scan_ > limits_.max_head_bytes) {
             return Fail(431, "request_header_fields_too_large",
@@ -215,12 +249,12 @@ RequestFramer::State RequestFramer::Step() {
         const std::string_view line =
             WithoutEol(std::string_view(buffer_).substr(scan_, end - scan_));
         trailer_bytes_ += end - scan_;
+        scan_ = end;
+        if (line.empty()) return FinishRequest(end, body_);  // trailers are dropped
         if (trailer_bytes_ > limits_.max_head_bytes || ++fields_ > limits_.max_headers) {
           return Fail(431, "request_header_fields_too_large",
                       "The request trailers are too large.");
         }
-        scan_ = end;
-        if (line.empty()) return FinishRequest(end);  // trailers are dropped
         continue;
       }
     }
@@ -266,8 +300,10 @@ RequestFramer::State RequestFramer::ParseHead(size_t head_end) {
         return Fail(400, "bad_request", "Content-Length is not a non-negative integer.");
       }
       uint64_t parsed = 0;
-      bool too_large = value.size() > 18;
-      for (char c : value) parsed = too_large ? 0 : parsed * 10 + static_cast<uint64_t>(c - '0');
+      const std::string_view digits =
+          value.substr(std::min(value.find_first_not_of('0'), value.size()));
+      const bool too_large = digits.size() > 18;  // leading zeros say nothing
+      for (char c : digits) parsed = too_large ? 0 : parsed * 10 + static_cast<uint64_t>(c - '0');
       if (too_large || parsed > limits_.max_body_bytes) {
         return Fail(413, "payload_too_large", "The request body is too large.");
       }
@@ -306,12 +342,12 @@ RequestFramer::State RequestFramer::ParseHead(size_t head_end) {
   return Step();
 }
 
-RequestFramer::State RequestFramer::FinishRequest(size_t end) {
+RequestFramer::State RequestFramer::FinishRequest(size_t end, std::string_view body) {
   request_ += "Content-Length: ";
-  request_ += std::to_string(body_.size());
+  request_ += std::to_string(body.size());
   request_ += "\r\n\r\n";
-  request_ += body_;
-  body_.clear();
+  request_ += body;
+  ReleaseIfLarge(body_);
   scan_ = end;
   state_ = State::kComplete;
   return state_;

@@ -52,8 +52,12 @@ class RequestFramer {
   const Failure& failure() const { return failure_; }
 
   // Starts over for the next request on the same connection, with the bytes that came
-  // after the completed one. Returns the state after framing those.
+  // after the completed one, and gives back the memory of a large request. Returns the
+  // state after framing those.
   State Reset();
+
+  // Frees every buffer: the connection is being closed and only drains what comes.
+  void Release();
 
  private:
   enum class Phase { kHead, kFixedBody, kChunkSize, kChunkData, kChunkDataEnd, kTrailers };
@@ -61,9 +65,13 @@ class RequestFramer {
   State Fail(int status, const char* code, const char* reason);
   State Step();
   State ParseHead(size_t head_end);
-  State FinishRequest(size_t end);
+  State FinishRequest(size_t end, std::string_view body);
+  static void ReleaseIfLarge(std::string& s);
+  static constexpr size_t kKeepCapacity = 64 * 1024;
   // The end of the line starting at `from` (just past its '\n'), or npos.
   size_t LineEnd(size_t from) const;
+  // LineEnd(scan_), remembering how far a partial line has been searched.
+  size_t NextLineEnd();
 
   const FramingLimits limits_;
   std::string buffer_;  // everything received since the request's first byte
@@ -72,6 +80,7 @@ class RequestFramer {
   Phase phase_ = Phase::kHead;
   Failure failure_{};
   size_t scan_ = 0;           // buffer_ before this has been looked at
+  size_t searched_ = 0;       // no '\n' in [scan_, searched_)
   size_t body_start_ = 0;     // after the head's blank line
   uint64_t body_length_ = 0;  // kFixedBody: Content-Length
   uint64_t chunk_left_ = 0;   // kChunkData: bytes of the current chunk still to come

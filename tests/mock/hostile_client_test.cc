@@ -2,6 +2,7 @@
 // bounded however it is framed, slow clients cost no worker, and out-of-range input is a
 // 400. Real server, raw sockets on loopback.
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -150,6 +151,58 @@ TEST(HostileClient, SlowConnectionsNeitherStarveAFastClientNorHoldThreads) {
   EXPECT_LE(ThreadCount(), threads_before + 2) << "waiting connections cost no thread";
   for (int fd : slow) close(fd);
   ExpectServing(mock);
+}
+
+TEST(HostileClient, ClientsThatNeverReadTheirAnswersHoldNoWorker) {
+  // Two workers, and a write timeout longer than the fixture client waits: a worker
+  // blocked writing to a client that does not read would starve everyone else.
+  MockFixture mock(TestScenario(), FrozenOptions(), Options([](mock::ServerOptions& o) {
+                     o.max_threads = 2;
+                     o.read_timeout_seconds = 30;
+                   }));
+  std::string flood;
+  for (int i = 0; i < 4000; ++i) {
+    // /metrics: kilobytes per answer, so that unread answers soon fill the socket.
+    flood += "GET /metrics HTTP/1.1\r\nHost: a-client-that-never-reads\r\n\r\n";
+  }
+  std::vector<int> deaf;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = ConnectLoopback(mock.port());
+    ASSERT_GE(fd, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    fcntl(fd, F_SETFL, O_NONBLOCK);  // send what the socket takes, never read
+    ssize_t sent = 0;
+    for (size_t at = 0; at < flood.size() &&
+                        (sent = send(fd, flood.data() + at, flood.size() - at, MSG_NOSIGNAL)) > 0;
+         at += static_cast<size_t>(sent)) {
+    }
+    deaf.push_back(fd);
+  }
+  // Each deaf connection ends up held back by the loop (its unread answers fill the
+  // socket), not by a worker blocked writing to it.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (mock.server().blocked_connections() < deaf.size() &&
+         std::chrono::steady_clock::now() < give_up) {
+    poll(nullptr, 0, 10);
+  }
+  EXPECT_EQ(mock.server().blocked_connections(), deaf.size());
+  for (int i = 0; i < 3; ++i) ExpectServing(mock);
+  for (int fd : deaf) close(fd);
+}
+
+TEST(HostileClient, AStrayCrlfBetweenRequestsStartsNoDeadline) {
+  MockFixture mock(TestScenario(), FrozenOptions(),
+                   Options([](mock::ServerOptions& o) { o.request_timeout_seconds = 0.2; }));
+  const int fd = ConnectLoopback(mock.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponse(fd)), 200);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 500), 0) << "an answer nobody asked for (408?)";
+  ASSERT_TRUE(SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponse(fd)), 200);
+  close(fd);
 }
 
 TEST(HostileClient, PipelinedAndExpectContinueRequestsAreAnswered) {

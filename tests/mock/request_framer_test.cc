@@ -48,6 +48,29 @@ TEST(RequestFramer, KeepsPipelinedBytesForTheNextRequest) {
   EXPECT_TRUE(f.started());
 }
 
+TEST(RequestFramer, LeadingZerosAndExactlyTheTrailerLimitAreFine) {
+  RequestFramer f(SmallLimits());  // max_headers 8
+  ASSERT_EQ(f.Feed("POST / HTTP/1.1\r\nContent-Length: 0000000000000000000000002\r\n\r\nok"),
+            State::kComplete);
+  EXPECT_EQ(f.request(), "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nok");
+  RequestFramer chunked(SmallLimits());
+  std::string trailers;
+  for (int i = 0; i < 8; ++i) trailers += "T" + std::to_string(i) + ": x\r\n";
+  EXPECT_EQ(chunked.Feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "00000000000000000002\r\nok\r\n0\r\n" +
+                         trailers + "\r\n"),
+            State::kComplete);
+  EXPECT_EQ(chunked.request(), "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nok");
+}
+
+TEST(RequestFramer, APartialLineFedByteByByteIsFramedOnce) {
+  RequestFramer f(SmallLimits());
+  const std::string wire = "GET /" + std::string(900, 'a') + " HTTP/1.1\r\n\r\n";
+  for (char c : wire.substr(0, wire.size() - 1))
+    ASSERT_EQ(f.Feed(std::string(1, c)), State::kNeedMore);
+  EXPECT_EQ(f.Feed(wire.substr(wire.size() - 1)), State::kComplete);
+}
+
 struct Refusal {
   std::string wire;
   int status;
