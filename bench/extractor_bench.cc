@@ -18,10 +18,7 @@ using ismscode::gateway::CodeExtractor;
 
 namespace {
 
-CodeExtractor Default() {
-  std::string error;
-  return *CodeExtractor::Create({}, &error);
-}
+CodeExtractor Default() { return *CodeExtractor::Create({}); }
 
 void Corpus(const std::string& path) {
   std::ifstream in(path);

@@ -77,9 +77,8 @@ struct Mock {
   std::unique_ptr<ismscode::mock::MockHttpServer> server;
 
   explicit Mock(bool real_time_clock = true) {
-    std::string error;
-    auto scenario = ismscode::mock::ParseScenario(kScenario, &error);
-    if (!scenario) throw std::runtime_error(error);
+    auto scenario = ismscode::mock::ParseScenario(kScenario);
+    if (!scenario.ok()) throw std::runtime_error(scenario.status().ToString());
     ismscode::mock::MockService::Options options;
     options.clock.frozen = !real_time_clock;
     service = std::make_unique<ismscode::mock::MockService>(*scenario, options);

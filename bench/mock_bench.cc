@@ -100,7 +100,6 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[i + 1]);
   }
 
-  std::string error;
   auto scenario = ismscode::mock::ParseScenario(R"({
     "name": "bench",
     "rate_limit": "off",
@@ -109,10 +108,9 @@ int main(int argc, char** argv) {
     "offer_defaults": {"price": 0, "stock": 1000000000,
                        "sms": {"delay": {"kind": "fixed", "seconds": 0}}},
     "accounts": [{"key": "bench-key-000000", "balance": 0}]
-  })",
-                                                &error);
-  if (!scenario) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+  })");
+  if (!scenario.ok()) {
+    std::fprintf(stderr, "%s\n", scenario.status().ToString().c_str());
     return 1;
   }
   ismscode::mock::MockService service(*scenario, {});

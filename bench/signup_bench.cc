@@ -116,10 +116,9 @@ int main(int argc, char** argv) {
     if (flag == "--poll-interval-ms") f.poll_interval_ms = std::atoi(v);
     if (flag == "--seed") f.seed = std::strtoull(v, nullptr, 10);
   }
-  std::string error;
-  auto scenario = ismscode::mock::LoadScenario("default", &error);
-  if (!scenario) {
-    std::fprintf(stderr, "%s\n", error.c_str());
+  auto scenario = ismscode::mock::LoadScenario("default");
+  if (!scenario.ok()) {
+    std::fprintf(stderr, "%s\n", scenario.status().ToString().c_str());
     return 1;
   }
   ismscode::mock::MockService::Options mock_options;

@@ -163,15 +163,13 @@ int main(int argc, char** argv) {
   std::unique_ptr<ismscode::mock::MockService> service;
   std::unique_ptr<ismscode::mock::MockHttpServer> mock;
   if (port == 0) {
-    std::string error;
     auto scenario = ismscode::mock::ParseScenario(R"({
       "name": "bench", "rate_limit": "off",
       "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
       "services": ["whatsapp"],
-      "accounts": [{"key": "key-bench", "balance": 0}]})",
-                                                  &error);
-    if (!scenario) {
-      std::fprintf(stderr, "%s\n", error.c_str());
+      "accounts": [{"key": "key-bench", "balance": 0}]})");
+    if (!scenario.ok()) {
+      std::fprintf(stderr, "%s\n", scenario.status().ToString().c_str());
       return 1;
     }
     service = std::make_unique<ismscode::mock::MockService>(*scenario,

@@ -50,9 +50,10 @@ HttpResponse MockService::HandleControl(const HttpRequest& req, std::string_view
   if (p.size() == 1 && p[0] == "scenario") {
     if (m == "GET") return Json(200, ScenarioToJson(scenario_));
     if (m != "PUT") return not_allowed("GET, PUT");
-    std::string error;
-    auto scenario = ScenarioFromJson(body, &error);
-    if (!scenario) return Error(400, "invalid_scenario", error);
+    auto scenario = ScenarioFromJson(body);
+    if (!scenario.ok()) {
+      return Error(400, "invalid_scenario", std::string(scenario.status().message()));
+    }
     LoadScenario(*scenario);
     return Json(200, {{"status", "success"}, {"scenario", scenario_.name}});
   }

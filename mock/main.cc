@@ -19,7 +19,6 @@ int main(int argc, char** argv) {
     std::cerr << "ismscode-mock: " << config.status().message() << "\n";
     return 2;
   }
-  std::string error;
   switch (config->action) {
     case MockConfig::Action::kHelp:
       std::cout << MockUsage();
@@ -32,9 +31,9 @@ int main(int argc, char** argv) {
       break;
   }
 
-  auto scenario = LoadScenario(config->scenario, &error);
-  if (!scenario) {
-    std::cerr << "ismscode-mock: " << error << "\n";
+  auto scenario = LoadScenario(config->scenario);
+  if (!scenario.ok()) {
+    std::cerr << "ismscode-mock: " << scenario.status().message() << "\n";
     return 2;
   }
   if (config->action == MockConfig::Action::kPrintScenario) {

@@ -171,7 +171,8 @@ const Offer* Scenario::FindOffer(const std::string& country, const std::string& 
   return nullptr;
 }
 
-std::optional<Scenario> ScenarioFromJson(const json& j, std::string* error) {
+namespace {
+std::optional<Scenario> ScenarioFromJsonImpl(const json& j, std::string* error) {
   error->clear();
   Scenario s;
   FieldReader r(j, "scenario", error);
@@ -357,19 +358,25 @@ std::optional<Scenario> ScenarioFromJson(const json& j, std::string* error) {
   if (!r.ok()) return std::nullopt;
   return s;
 }
+}  // namespace
 
-std::optional<Scenario> ParseScenario(const std::string& text, std::string* error) {
+absl::StatusOr<Scenario> ScenarioFromJson(const json& j) {
+  std::string error;
+  auto s = ScenarioFromJsonImpl(j, &error);
+  if (!s) return absl::InvalidArgumentError(error);
+  return *std::move(s);
+}
+
+absl::StatusOr<Scenario> ParseScenario(const std::string& text) {
   json j;
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    *error = DescribeParseError(text, e);
-    return std::nullopt;
+    return absl::InvalidArgumentError(DescribeParseError(text, e));
   } catch (const json::out_of_range&) {  // a number beyond a double: 1e999
-    *error = "a number is out of range";
-    return std::nullopt;
+    return absl::InvalidArgumentError("a number is out of range");
   }
-  return ScenarioFromJson(j, error);
+  return ScenarioFromJson(j);
 }
 
 json ScenarioToJson(const Scenario& s) {
@@ -433,7 +440,7 @@ std::optional<std::string> PresetText(const std::string& name) {
   return std::nullopt;
 }
 
-std::optional<Scenario> LoadScenario(const std::string& name_or_path, std::string* error) {
+absl::StatusOr<Scenario> LoadScenario(const std::string& name_or_path) {
   std::string text;
   std::string origin;
   if (auto preset = PresetText(name_or_path)) {
@@ -444,17 +451,18 @@ std::optional<Scenario> LoadScenario(const std::string& name_or_path, std::strin
     if (!in) {
       std::string names;
       for (const auto& n : PresetNames()) names += (names.empty() ? "" : ", ") + n;
-      *error =
-          "scenario '" + name_or_path + "' is neither a preset (" + names + ") nor a readable file";
-      return std::nullopt;
+      return absl::InvalidArgumentError("scenario '" + name_or_path + "' is neither a preset (" +
+                                        names + ") nor a readable file");
     }
     std::ostringstream buf;
     buf << in.rdbuf();
     text = buf.str();
     origin = name_or_path;
   }
-  auto scenario = ParseScenario(text, error);
-  if (!scenario) *error = origin + ": " + *error;
+  auto scenario = ParseScenario(text);
+  if (!scenario.ok()) {
+    return absl::InvalidArgumentError(origin + ": " + std::string(scenario.status().message()));
+  }
   return scenario;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -91,17 +93,18 @@ struct Scenario {
   const Offer* FindOffer(const std::string& country, const std::string& service) const;
 };
 
-// Parses a scenario document. On failure returns nullopt and sets `error` to a message
-// naming the line and column (bad JSON) or the field path (bad value) at fault.
-std::optional<Scenario> ParseScenario(const std::string& text, std::string* error);
-std::optional<Scenario> ScenarioFromJson(const nlohmann::ordered_json& j, std::string* error);
+// Parses a scenario document. InvalidArgument naming the line and column (bad JSON) or
+// the field path (bad value) at fault.
+absl::StatusOr<Scenario> ParseScenario(const std::string& text);
+absl::StatusOr<Scenario> ScenarioFromJson(const nlohmann::ordered_json& j);
 nlohmann::ordered_json ScenarioToJson(const Scenario& scenario);
 
 // Shipped presets, compiled into the binary from mock/scenarios/*.json.
 std::vector<std::string> PresetNames();
 std::optional<std::string> PresetText(const std::string& name);
-// A preset name or a file path; `error` says which was tried and why it failed.
-std::optional<Scenario> LoadScenario(const std::string& name_or_path, std::string* error);
+// A preset name or a file path. InvalidArgument saying which was tried and why it
+// failed.
+absl::StatusOr<Scenario> LoadScenario(const std::string& name_or_path);
 
 // Applies the fields present in `j` (price, stock, sms, restock) on top of `offer`; the
 // rules and messages are the scenario file's, with `path` naming the object.

@@ -130,12 +130,20 @@ std::vector<size_t> CueWords(std::string_view text, const std::string& lower) {
 
 CodeExtractor::CodeExtractor(ExtractorOptions options) : options_(std::move(options)) {}
 
-std::optional<CodeExtractor> CodeExtractor::Create(const ExtractorOptions& options,
-                                                   std::string* error, std::string* field) {
-  auto fail = [&](const char* name, std::string why) {
-    *error = std::move(why);
-    if (field) *field = name;
-    return std::nullopt;
+namespace {
+constexpr char kFieldPayload[] = "type.ismscode.dev/invalid-field";
+}  // namespace
+
+std::string CodeExtractor::InvalidField(const absl::Status& status) {
+  const auto field = status.GetPayload(kFieldPayload);
+  return field ? std::string(*field) : "";
+}
+
+absl::StatusOr<CodeExtractor> CodeExtractor::Create(const ExtractorOptions& options) {
+  auto fail = [](const char* name, const std::string& why) {
+    absl::Status status = absl::InvalidArgumentError(why);
+    status.SetPayload(kFieldPayload, absl::Cord(name));
+    return status;
   };
   if (options.min_length < 1 || options.max_length < options.min_length ||
       options.max_length > 64) {

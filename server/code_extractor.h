@@ -1,5 +1,7 @@
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,11 +40,13 @@ struct ExtractorOptions {
 // text: every pattern is RE2, including the caller's (no ReDoS).
 class CodeExtractor {
  public:
-  // nullopt with `error` set (and `field`, when given: "min_code_length",
-  // "code_pattern" or "sender_pattern") when a pattern does not compile or the bounds
-  // make no sense. `error` reads after the field's name: "must be ...".
-  static std::optional<CodeExtractor> Create(const ExtractorOptions& options, std::string* error,
-                                             std::string* field = nullptr);
+  // InvalidArgument when a pattern does not compile or the bounds make no sense. Its
+  // message reads after the field's name ("must be ..."); InvalidField(status) names
+  // the request field ("min_code_length", "code_pattern" or "sender_pattern").
+  static absl::StatusOr<CodeExtractor> Create(const ExtractorOptions& options);
+
+  // The request field a Create error is about, or "" (a payload of the status).
+  static std::string InvalidField(const absl::Status& status);
 
   std::optional<ExtractedCode> Extract(std::string_view text) const;
   // Whether an SMS from `sender` is one the caller waits for (sender_pattern).

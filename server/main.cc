@@ -33,16 +33,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   GatewayOptions& options = parsed->options;
-  std::string error;
 
   const sigset_t stop_signals = ismscode::BlockStopSignals();
 
   std::unique_ptr<ismscode::mock::MockService> mock;
   std::unique_ptr<ismscode::mock::MockHttpServer> mock_server;
   if (parsed->upstream.empty()) {
-    auto s = ismscode::mock::LoadScenario(parsed->mock_scenario, &error);
-    if (!s) {
-      std::cerr << "ismscode-gateway: " << error << "\n";
+    auto s = ismscode::mock::LoadScenario(parsed->mock_scenario);
+    if (!s.ok()) {
+      std::cerr << "ismscode-gateway: " << s.status().message() << "\n";
       return 2;
     }
     const std::string key = s->accounts.empty() ? "" : s->accounts.front().key;

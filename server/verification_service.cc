@@ -230,15 +230,16 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   const auto timeout =
       request->has_timeout() ? FromProto(request->timeout()) : options_.default_timeout;
   if (timeout.count() <= 0) return invalid("timeout", "must be positive");
-  std::string error, field;
   auto extractor = CodeExtractor::Create(
       {.service = number.service,
        .pattern = request->code_pattern(),
        .min_length = request->min_code_length() ? request->min_code_length() : 4,
        .max_length = request->max_code_length() ? request->max_code_length() : 8,
-       .sender_pattern = request->sender_pattern()},
-      &error, &field);
-  if (!extractor) return invalid(field, error);
+       .sender_pattern = request->sender_pattern()});
+  if (!extractor.ok()) {
+    return invalid(CodeExtractor::InvalidField(extractor.status()),
+                   std::string(extractor.status().message()));
+  }
   // Whichever comes first: the caller's timeout or the reservation's end.
   const auto steady_now = Scheduler::Clock::now();
   const auto until_expiry = number.expires_at - std::chrono::system_clock::now();

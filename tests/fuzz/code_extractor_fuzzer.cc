@@ -31,10 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   static const char* const kServices[] = {"", "google", "whatsapp", "telegram"};
   options.service = kServices[size % 4];
-  std::string error, field;
-  auto extractor = ismscode::gateway::CodeExtractor::Create(options, &error, &field);
-  if (!extractor) {
-    if (error.empty()) __builtin_trap();  // a refusal always says why
+  auto extractor = ismscode::gateway::CodeExtractor::Create(options);
+  if (!extractor.ok()) {
+    // A refusal always says why, and about which field.
+    if (extractor.status().message().empty()) __builtin_trap();
+    if (ismscode::gateway::CodeExtractor::InvalidField(extractor.status()).empty())
+      __builtin_trap();
     return 0;
   }
   extractor->FromWanted(rest.substr(0, 32));

@@ -17,8 +17,7 @@ using ismscode::mock::RequestFramer;
 
 MockService& Service() {
   static MockService* service = [] {
-    std::string error;
-    auto scenario = ismscode::mock::LoadScenario("default", &error);
+    auto scenario = ismscode::mock::LoadScenario("default");
     MockService::Options options;
     options.clock.frozen = true;
     options.max_numbers = 1000;

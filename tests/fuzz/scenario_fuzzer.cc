@@ -7,13 +7,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  std::string error;
-  auto scenario = ismscode::mock::ParseScenario(text, &error);
-  if (!scenario) {
-    if (error.empty()) __builtin_trap();  // a refusal always says why
+  auto scenario = ismscode::mock::ParseScenario(text);
+  if (!scenario.ok()) {
+    if (scenario.status().message().empty()) __builtin_trap();  // a refusal always says why
     return 0;
   }
   const std::string again = ismscode::mock::ScenarioToJson(*scenario).dump();
-  if (!ismscode::mock::ParseScenario(again, &error)) __builtin_trap();
+  if (!ismscode::mock::ParseScenario(again).ok()) __builtin_trap();
   return 0;
 }

@@ -13,7 +13,6 @@ using json = nlohmann::ordered_json;
 // templates, losses, resends, probabilistic faults. Returns every response, headers
 // included, concatenated.
 std::string RunWorkload(uint64_t seed) {
-  std::string error;
   auto scenario = mock::ParseScenario(R"({
     "countries": [{"code": "US", "name": "United States", "prefix": "+1"},
                   {"code": "GB", "name": "United Kingdom", "prefix": "+44"}],
@@ -24,9 +23,8 @@ std::string RunWorkload(uint64_t seed) {
       "loss_probability": 0.3, "resends": 2, "resend_interval_seconds": 40}},
     "accounts": [{"key": "key-alpha-0001", "balance": 100}],
     "faults": [{"kind": "http_503", "endpoint": "numbers.sms", "probability": 0.2}]
-  })",
-                                      &error);
-  EXPECT_TRUE(scenario) << error;
+  })");
+  EXPECT_TRUE(scenario.ok()) << scenario.status();
   MockFixture mock(*scenario, FrozenOptions(seed));
   std::string transcript;
   auto record = [&](const httplib::Result& r) {

@@ -197,15 +197,13 @@ TEST(Faults, SlowAnswersLateButCorrectly) {
 }
 
 TEST(Faults, StandingFaultsFromTheScenario) {
-  std::string error;
   auto scenario = mock::ParseScenario(R"({
     "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
     "services": ["google"],
     "accounts": [{"key": "key-alpha-0001", "balance": 1}],
     "faults": [{"kind": "http_500", "endpoint": "countries"}]
-  })",
-                                      &error);
-  ASSERT_TRUE(scenario) << error;
+  })");
+  ASSERT_TRUE(scenario.ok()) << scenario.status();
   MockFixture mock(*scenario);
   EXPECT_EQ(mock.Get("/api/v3/countries")->status, 500);
   EXPECT_EQ(mock.Get("/api/v3/countries")->status, 500);

@@ -14,9 +14,8 @@ TEST(Scenario, EveryPresetParsesAndNamesItself) {
   EXPECT_EQ(names, (std::vector<std::string>{"ci-fast", "default", "flaky-upstream", "lost-sms",
                                              "slow-sms", "stock-outs"}));
   for (const auto& name : names) {
-    std::string error;
-    auto s = LoadScenario(name, &error);
-    ASSERT_TRUE(s) << error;
+    auto s = LoadScenario(name);
+    ASSERT_TRUE(s.ok()) << s.status();
     EXPECT_EQ(s->name, name);
     EXPECT_FALSE(s->description.empty());
     EXPECT_EQ(s->offers.size(), s->countries.size() * s->services.size());
@@ -25,34 +24,33 @@ TEST(Scenario, EveryPresetParsesAndNamesItself) {
 }
 
 TEST(Scenario, PresetsSayWhatTheyPromise) {
-  std::string error;
-  auto stock = LoadScenario("stock-outs", &error);
+  auto stock = LoadScenario("stock-outs");
   EXPECT_EQ(stock->FindOffer("US", "whatsapp")->stock, 0);
   EXPECT_EQ(stock->FindOffer("US", "whatsapp")->restock.amount, 2);
   EXPECT_EQ(stock->FindOffer("GB", "telegram")->stock, 0);
-  auto lost = LoadScenario("lost-sms", &error);
+  auto lost = LoadScenario("lost-sms");
   EXPECT_DOUBLE_EQ(lost->FindOffer("US", "google")->sms.loss_probability, 0.5);
-  auto flaky = LoadScenario("flaky-upstream", &error);
+  auto flaky = LoadScenario("flaky-upstream");
   EXPECT_GE(flaky->faults.size(), 5u);
-  auto fast = LoadScenario("ci-fast", &error);
+  auto fast = LoadScenario("ci-fast");
   EXPECT_FALSE(fast->rate_limit.enabled);
   EXPECT_LE(fast->FindOffer("US", "google")->sms.delay.max_seconds, 1.0);
 }
 
 TEST(Scenario, RoundTripsThroughJson) {
-  std::string error;
-  auto s = LoadScenario("stock-outs", &error);
-  ASSERT_TRUE(s);
+  auto s = LoadScenario("stock-outs");
+  ASSERT_TRUE(s.ok());
   const json once = ScenarioToJson(*s);
-  auto again = ScenarioFromJson(once, &error);
-  ASSERT_TRUE(again) << error;
+  auto again = ScenarioFromJson(once);
+  ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(ScenarioToJson(*again), once);
 }
 
 TEST(Scenario, SyntaxErrorsNameLineAndColumn) {
-  std::string error;
-  EXPECT_FALSE(ParseScenario("{\n  \"name\": \"x\",\n  \"countries\": [,]\n}", &error));
-  EXPECT_NE(error.find("line 3, column 17"), std::string::npos) << error;
+  auto s = ParseScenario("{\n  \"name\": \"x\",\n  \"countries\": [,]\n}");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("line 3, column 17"), std::string::npos) << s.status();
 }
 
 struct BadField {
@@ -96,22 +94,20 @@ TEST(Scenario, BadValuesNameTheFieldPath) {
        "scenario.reservaton_seconds: unknown field"},
   };
   for (const auto& c : cases) {
-    std::string error;
-    EXPECT_FALSE(ParseScenario(c.json, &error)) << c.json;
-    EXPECT_NE(error.find(c.expected), std::string::npos) << "got: " << error;
+    auto s = ParseScenario(c.json);
+    ASSERT_FALSE(s.ok()) << c.json;
+    EXPECT_NE(s.status().message().find(c.expected), std::string::npos) << "got: " << s.status();
   }
 }
 
 TEST(Scenario, ExplicitOffersOverrideDefaultsWithWildcards) {
-  std::string error;
   auto s = ParseScenario(R"({
     "countries": [{"code": "US", "name": "U", "prefix": "+1"}, {"code": "GB", "name": "G", "prefix": "+44"}],
     "services": ["a", "b"],
     "offer_defaults": {"price": 1, "stock": 5},
     "offers": [{"country": "GB", "service": "*", "price": 2}, {"country": "*", "service": "b", "stock": 0}]
-  })",
-                         &error);
-  ASSERT_TRUE(s) << error;
+  })");
+  ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->FindOffer("US", "a")->price_micros, 1'000'000);
   EXPECT_EQ(s->FindOffer("GB", "a")->price_micros, 2'000'000);
   EXPECT_EQ(s->FindOffer("GB", "b")->stock, 0);
@@ -119,10 +115,10 @@ TEST(Scenario, ExplicitOffersOverrideDefaultsWithWildcards) {
 }
 
 TEST(Scenario, MissingFileOrPresetIsAClearError) {
-  std::string error;
-  EXPECT_FALSE(LoadScenario("/nonexistent/scenario.json", &error));
-  EXPECT_NE(error.find("neither a preset"), std::string::npos);
-  EXPECT_NE(error.find("ci-fast"), std::string::npos) << "lists the presets";
+  auto s = LoadScenario("/nonexistent/scenario.json");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("neither a preset"), std::string::npos);
+  EXPECT_NE(s.status().message().find("ci-fast"), std::string::npos) << "lists the presets";
 }
 
 TEST(DelaySpec, DrawsStayInTheirBounds) {

@@ -10,17 +10,15 @@ namespace {
 using json = nlohmann::ordered_json;
 
 mock::Scenario WithSms(const std::string& sms_json) {
-  std::string error;
   auto s = mock::ParseScenario(R"({
     "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
     "services": ["whatsapp", "google"],
     "rate_limit": "off",
     "offer_defaults": {"price": 0.5, "stock": 100, "sms": )" +
-                                   sms_json + R"(},
+                               sms_json + R"(},
     "accounts": [{"key": "key-alpha-0001", "balance": 10}]
-  })",
-                               &error);
-  if (!s) throw std::runtime_error(error);
+  })");
+  if (!s.ok()) throw std::runtime_error(s.status().ToString());
   return *s;
 }
 

@@ -21,9 +21,8 @@ nlohmann::json Corpus() {
 }
 
 CodeExtractor Default(const std::string& service = "") {
-  std::string error;
-  auto e = CodeExtractor::Create({.service = service}, &error);
-  EXPECT_TRUE(e) << error;
+  auto e = CodeExtractor::Create({.service = service});
+  EXPECT_TRUE(e.ok()) << e.status();
   return *e;
 }
 
@@ -92,67 +91,68 @@ TEST(CodeExtractor, NothingToFind) {
 }
 
 TEST(CodeExtractor, CallersPatternWins) {
-  std::string error;
-  auto e = CodeExtractor::Create({.pattern = R"(PIN: ([\w-]+))"}, &error);
-  ASSERT_TRUE(e) << error;
+  auto e = CodeExtractor::Create({.pattern = R"(PIN: ([\w-]+))"});
+  ASSERT_TRUE(e.ok()) << e.status();
   auto got = e->Extract("Your code is 123456. PIN: ab-12");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->code, "ab12");
   EXPECT_EQ(got->raw_match, "ab-12");
-  auto whole = CodeExtractor::Create({.pattern = R"(\d{3}-\d{3})"}, &error);
+  auto whole = CodeExtractor::Create({.pattern = R"(\d{3}-\d{3})"});
   EXPECT_EQ(whole->Extract("code 583-920")->code, "583920");
   EXPECT_FALSE(e->Extract("no pin here"));
 }
 
 TEST(CodeExtractor, LengthBoundsApply) {
-  std::string error;
-  auto short_codes = CodeExtractor::Create({.min_length = 4, .max_length = 4}, &error);
+  auto short_codes = CodeExtractor::Create({.min_length = 4, .max_length = 4});
   EXPECT_EQ(short_codes->Extract("Ref 123456, your code is 4321")->code, "4321");
-  auto long_codes = CodeExtractor::Create({.min_length = 8, .max_length = 8}, &error);
+  auto long_codes = CodeExtractor::Create({.min_length = 8, .max_length = 8});
   EXPECT_EQ(long_codes->Extract("Your code is 123456 or 20461937")->code, "20461937");
 }
 
 TEST(CodeExtractor, LengthBoundsApplyToACallersPatternToo) {
   // Found by code_extractor_fuzzer: a caller's pattern returned any length.
-  std::string error;
-  auto e = CodeExtractor::Create({.pattern = R"(\d+)", .min_length = 6, .max_length = 6}, &error);
-  ASSERT_TRUE(e) << error;
+  auto e = CodeExtractor::Create({.pattern = R"(\d+)", .min_length = 6, .max_length = 6});
+  ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->Extract("Order 2046193712 shipped; code 583920")->code, "583920");
   EXPECT_FALSE(e->Extract("Order 2046193712 shipped"));
-  auto tiny = CodeExtractor::Create({.pattern = "=", .min_length = 4, .max_length = 8}, &error);
+  auto tiny = CodeExtractor::Create({.pattern = "=", .min_length = 4, .max_length = 8});
   EXPECT_FALSE(tiny->Extract("a=b=c")) << "a one-character match is not a 4-8 character code";
 }
 
 TEST(CodeExtractor, BadPatternsAndBoundsAreErrors) {
-  std::string error;
-  EXPECT_FALSE(CodeExtractor::Create({.pattern = "(unclosed"}, &error));
-  EXPECT_EQ(error.rfind("must be a valid RE2 expression (", 0), 0u) << error;
+  auto unclosed = CodeExtractor::Create({.pattern = "(unclosed"});
+  ASSERT_FALSE(unclosed.ok());
+  EXPECT_EQ(unclosed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unclosed.status().message().rfind("must be a valid RE2 expression (", 0), 0u)
+      << unclosed.status();
+  EXPECT_EQ(CodeExtractor::InvalidField(unclosed.status()), "code_pattern");
   // Backreferences are not RE2: refused rather than risking exponential time.
-  EXPECT_FALSE(CodeExtractor::Create({.pattern = R"((\d)\1)"}, &error));
-  EXPECT_FALSE(CodeExtractor::Create({.min_length = 0}, &error));
-  EXPECT_FALSE(CodeExtractor::Create({.min_length = 9, .max_length = 8}, &error));
+  EXPECT_FALSE(CodeExtractor::Create({.pattern = R"((\d)\1)"}).ok());
+  auto zero = CodeExtractor::Create({.min_length = 0});
+  EXPECT_FALSE(zero.ok());
+  EXPECT_EQ(CodeExtractor::InvalidField(zero.status()), "min_code_length");
+  EXPECT_FALSE(CodeExtractor::Create({.min_length = 9, .max_length = 8}).ok());
 }
 
 TEST(CodeExtractor, HostileInputStaysLinear) {
-  std::string error;
   // A classic catastrophic-backtracking pattern: RE2 answers in linear time.
-  auto e = CodeExtractor::Create({.pattern = R"((a+)+$)"}, &error);
-  ASSERT_TRUE(e) << error;
+  auto e = CodeExtractor::Create({.pattern = R"((a+)+$)"});
+  ASSERT_TRUE(e.ok()) << e.status();
   const std::string text = std::string(100000, 'a') + "!";
   EXPECT_FALSE(e->Extract(text));
   EXPECT_FALSE(Default().Extract(std::string(200000, '7')));  // too long to be a code
 }
 
 TEST(CodeExtractor, TheSenderFilterIsCaseInsensitiveAndMatchesAnywhere) {
-  std::string error, field;
-  auto e = CodeExtractor::Create({.sender_pattern = "whatsapp"}, &error, &field);
-  ASSERT_TRUE(e) << error;
+  auto e = CodeExtractor::Create({.sender_pattern = "whatsapp"});
+  ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_TRUE(e->FromWanted("WhatsApp"));
   EXPECT_TRUE(e->FromWanted("WhatsApp Business"));
   EXPECT_FALSE(e->FromWanted("MyBank"));
   EXPECT_TRUE(Default().FromWanted("anyone")) << "no pattern: every sender";
-  EXPECT_FALSE(CodeExtractor::Create({.sender_pattern = "(x"}, &error, &field));
-  EXPECT_EQ(field, "sender_pattern");
+  auto bad = CodeExtractor::Create({.sender_pattern = "(x"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(CodeExtractor::InvalidField(bad.status()), "sender_pattern");
 }
 
 TEST(CodeExtractor, CueWordsInsideOtherWordsDoNotCount) {

@@ -30,9 +30,8 @@ std::string TestScenarioJson() {
 }
 
 mock::Scenario TestScenario() {
-  std::string error;
-  auto s = mock::ParseScenario(TestScenarioJson(), &error);
-  if (!s) throw std::runtime_error("test scenario: " + error);
+  auto s = mock::ParseScenario(TestScenarioJson());
+  if (!s.ok()) throw std::runtime_error(s.status().ToString());
   return *s;
 }
 
