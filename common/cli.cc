@@ -1,5 +1,6 @@
 #include "common/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -26,13 +27,39 @@ absl::StatusOr<std::string> ReadFileForFlag(const std::string& flag, const std::
 absl::StatusOr<std::string> ReadSecretForFlag(const std::string& flag, const std::string& path) {
   auto text = ReadFileForFlag(flag, path);
   if (!text.ok()) return text.status();
-  std::string& s = *text;
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-  s.erase(0, start);
-  if (s.empty()) return absl::InvalidArgumentError(flag + ": " + path + " is empty");
-  return s;
+  const std::string secret(TrimWhitespace(*text));
+  if (secret.empty()) return absl::InvalidArgumentError(flag + ": " + path + " is empty");
+  return secret;
+}
+
+std::string_view TrimWhitespace(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+void RequireNonEmptyValues(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_expected_min() == 0) continue;  // a switch
+    option->check(CLI::Validator(
+        [](std::string& value) { return value.empty() ? std::string("needs a value") : ""; }, "",
+        "non-empty"));
+  }
+}
+
+absl::StatusOr<bool> ParseCommandLine(CLI::App& app, int argc, const char* const* argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return true;
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(std::string(e.what()) + " (see --help)");
+  }
+  return false;
 }
 
 }  // namespace ismscode

@@ -84,14 +84,7 @@ std::unique_ptr<CLI::App> MakeApp(MockConfig& c, RawFlags& raw) {
   app->add_flag("--list-scenarios", raw.list_scenarios, "print the preset names and exit");
   app->add_option("--print-scenario", raw.print_scenario,
                   "print a preset (materialised) as JSON and exit");
-  for (CLI::Option* option : app->get_options()) {
-    // A value flag needs a value that is not empty: "--host=" is a mistake.
-    if (option->get_expected_min() > 0) {
-      option->check(CLI::Validator(
-          [](std::string& value) { return value.empty() ? std::string("needs a value") : ""; }, "",
-          "non-empty"));
-    }
-  }
+  RequireNonEmptyValues(*app);
   return app;
 }
 
@@ -109,13 +102,11 @@ absl::StatusOr<MockConfig> ParseMockFlags(int argc, const char* const* argv, con
   c.server.port = kDefaultPort;
   RawFlags raw;
   auto app = MakeApp(c, raw);
-  try {
-    app->parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
+  auto help = ParseCommandLine(*app, argc, argv);
+  if (!help.ok()) return help.status();
+  if (*help) {
     c.action = MockConfig::Action::kHelp;
     return c;
-  } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(std::string(e.what()) + " (see --help)");
   }
   if (raw.list_scenarios) {
     c.action = MockConfig::Action::kListScenarios;

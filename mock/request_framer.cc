@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "mock/route_util.h"
+
 namespace ismscode::mock {
+
+using route::EqualsIgnoreCase;
+using route::Trim;
 
 namespace {
 
@@ -15,19 +20,6 @@ constexpr size_t kCompactAfter = 64 * 1024;
 bool IsTokenChar(char c) {
   if (std::isalnum(static_cast<unsigned char>(c))) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // A line without its "\n" or "\r\n".

@@ -1,7 +1,8 @@
 #pragma once
 
 // Small text helpers for the mock's routes (service.cc, rest_routes.cc,
-// control_routes.cc). Internal to mock/, not part of the library's interface.
+// control_routes.cc) and its request framing. Internal to mock/, not part of the
+// library's interface.
 
 #include <openssl/crypto.h>
 

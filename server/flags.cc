@@ -59,13 +59,7 @@ std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
   app->add_flag_callback(
       "--no-call-logs", [&c] { c.options.log_calls = false; },
       "no JSON log line per finished call");
-  for (CLI::Option* option : app->get_options()) {
-    // Every value flag needs a value that is not empty: "--listen=" is a mistake.
-    if (option->get_expected_min() > 0)
-      option->check(CLI::Validator(
-          [](std::string& value) { return value.empty() ? std::string("needs a value") : ""; }, "",
-          "non-empty"));
-  }
+  RequireNonEmptyValues(*app);
   return app;
 }
 
@@ -74,11 +68,8 @@ std::vector<std::string> ParseTokens(const std::string& text) {
   std::vector<std::string> tokens;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-    size_t start = 0;
-    while (start < line.size() && std::isspace(static_cast<unsigned char>(line[start]))) ++start;
-    line.erase(0, start);
-    if (!line.empty() && line.front() != '#') tokens.push_back(line);
+    const std::string_view token = TrimWhitespace(line);
+    if (!token.empty() && token.front() != '#') tokens.emplace_back(token);
   }
   return tokens;
 }
@@ -92,13 +83,11 @@ absl::StatusOr<GatewayConfig> ParseGatewayFlags(int argc, const char* const* arg
   c.options.log_calls = true;
   RawFlags raw;
   auto app = MakeApp(c, raw);
-  try {
-    app->parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
+  auto help = ParseCommandLine(*app, argc, argv);
+  if (!help.ok()) return help.status();
+  if (*help) {
     c.help = true;
     return c;
-  } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(std::string(e.what()) + " (see --help)");
   }
   c.options.poll_interval = std::chrono::milliseconds(raw.poll_interval_ms);
   c.options.rate_window = std::chrono::seconds(raw.rate_window_seconds);
