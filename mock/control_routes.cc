@@ -114,6 +114,10 @@ HttpResponse MockService::HandleControl(const HttpRequest& req, std::string_view
     if (m != "POST") return not_allowed("POST");
     return InjectSms(it->first, body);
   }
+  if (p.size() == 1 && p[0] == "sms") {
+    if (m != "POST") return not_allowed("POST");
+    return CarrierSms(req, body);
+  }
   if (p.size() == 1 && p[0] == "faults") {
     if (m == "GET") return Json(200, {{"status", "success"}, {"faults", faults_.ToJson()}});
     if (m == "DELETE") {
@@ -291,6 +295,90 @@ HttpResponse MockService::InjectSms(const std::string& number_id, const json& bo
                       {"code", pos->code},
                       {"due_at", FormatRfc3339(pos->due)},
                       {"delivered", pos->delivered}}}});
+}
+
+namespace {
+
+// "+1 (212) 555-0142" -> "+12125550142"; empty when it is not a phone in E.164 form.
+std::string NormalizePhone(std::string_view text) {
+  std::string phone;
+  for (char c : text) {
+    if (c == ' ' || c == '-' || c == '(' || c == ')' || c == '.') continue;
+    phone += c;
+  }
+  if (phone.size() < 4 || phone.size() > 16 || phone[0] != '+') return "";
+  for (size_t i = 1; i < phone.size(); ++i) {
+    if (phone[i] < '0' || phone[i] > '9') return "";
+  }
+  return phone;
+}
+
+constexpr size_t kMaxCarrierText = 1600;  // ten concatenated SMS segments
+
+}  // namespace
+
+HttpResponse MockService::CarrierSms(const HttpRequest& req, const json& body) {
+  JournalEntry entry;
+  entry.at = clock_.Now();
+  entry.method = req.method;
+  entry.path = req.path;
+  entry.endpoint = kEndpointCarrierSms;
+  auto finish = [&](HttpResponse r) {
+    entry.status = r.status;
+    entry.error_code = r.error_code;
+    journal_.Append(std::move(entry));
+    return r;
+  };
+
+  std::string error;
+  FieldReader r(body, "body", &error);
+  r.RejectUnknown({"to", "from", "text"});
+  std::string to, from, text;
+  r.String("to", &to, /*required=*/true);
+  r.String("from", &from);
+  r.String("text", &text, /*required=*/true);
+  const std::string phone = NormalizePhone(to);
+  if (r.ok() && phone.empty())
+    r.Fail("body.to", "expected a phone number in E.164 form (+12125550142)");
+  if (r.ok() && text.empty()) r.Fail("body.text", "must not be empty");
+  if (r.ok() && text.size() > kMaxCarrierText) {
+    r.Fail("body.text", "longer than " + std::to_string(kMaxCarrierText) + " bytes");
+  }
+  if (r.ok() && from.size() > 64) r.Fail("body.from", "longer than 64 bytes");
+  if (!r.ok()) return finish(Error(400, "invalid_request", error));
+
+  auto latest = latest_number_by_phone_.find(phone);
+  auto it =
+      latest == latest_number_by_phone_.end() ? numbers_.end() : numbers_.find(latest->second);
+  if (it == numbers_.end()) {
+    return finish(Error(404, "number_not_found", "No number was sold with that phone."));
+  }
+  NumberState& n = it->second;
+  entry.key = n.key;
+  entry.country = n.country;
+  entry.service = n.service;
+  entry.number_id = n.id;
+  const TimePoint now = clock_.Now();
+  if (n.expires <= now) {
+    return finish(
+        Error(409, "number_expired", "The reservation of that phone's number has ended."));
+  }
+  ScheduledSms s;
+  s.due = now;
+  s.origin = "carrier";
+  s.from = from.empty() ? "SMS" : from;
+  s.text = std::move(text);
+  auto pos = std::upper_bound(n.sms.begin(), n.sms.end(), now,
+                              [](TimePoint t, const ScheduledSms& x) { return t < x.due; });
+  pos = n.sms.insert(pos, std::move(s));
+  MarkDelivered(n);
+  return finish(Json(201, {{"status", "success"},
+                           {"sms",
+                            {{"number_id", n.id},
+                             {"to", n.phone},
+                             {"from", pos->from},
+                             {"text", pos->text},
+                             {"received_at", FormatRfc3339(pos->due)}}}}));
 }
 
 }  // namespace ismscode::mock

@@ -20,6 +20,9 @@ namespace ismscode::mock::route {
 
 inline constexpr std::string_view kRestPrefix = "/api/v3/";
 inline constexpr std::string_view kControlPrefix = "/_mock/v1/";
+// The carrier endpoint (POST /_mock/v1/sms) as the journal and the metrics name it.
+// Not a REST endpoint: faults never match it.
+inline constexpr std::string_view kEndpointCarrierSms = "carrier.sms";
 
 inline bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;

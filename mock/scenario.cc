@@ -72,8 +72,9 @@ bool ParseDelay(const json& j, const std::string& path, DelaySpec* d, std::strin
 
 bool ParseSms(const json& j, const std::string& path, SmsSpec* s, std::string* error) {
   FieldReader r(j, path, error);
-  r.RejectUnknown(
-      {"delay", "loss_probability", "resends", "resend_interval_seconds", "resend_same_code"});
+  r.RejectUnknown({"send", "delay", "loss_probability", "resends", "resend_interval_seconds",
+                   "resend_same_code"});
+  r.Bool("send", &s->send);
   if (r.Has("delay") && !ParseDelay(j["delay"], r.PathOf("delay"), &s->delay, error)) return false;
   r.Number("loss_probability", &s->loss_probability, 0, 1);
   r.Integer("resends", &s->resends, 0, 20);
@@ -100,7 +101,8 @@ json SmsToJson(const SmsSpec& s) {
                {"max_seconds", s.delay.max_seconds}};
       break;
   }
-  return {{"delay", delay},
+  return {{"send", s.send},
+          {"delay", delay},
           {"loss_probability", s.loss_probability},
           {"resends", s.resends},
           {"resend_interval_seconds", s.resend_interval_seconds},

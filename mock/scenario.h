@@ -26,6 +26,9 @@ struct DelaySpec {
 };
 
 struct SmsSpec {
+  // false: numbers get no SMS of their own, only what the control API injects or an app
+  // sends through the carrier endpoint (POST /_mock/v1/sms).
+  bool send = true;
   DelaySpec delay;
   double loss_probability = 0;  // chance that the first SMS never arrives
   int resends = 0;              // further SMS after the first (each with a new code)

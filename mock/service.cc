@@ -54,6 +54,7 @@ void MockService::LoadScenario(const Scenario& scenario) {
   for (const Offer& o : scenario_.offers) offers_[{o.country, o.service}] = {o, now};
   numbers_.clear();
   numbers_by_age_.clear();
+  latest_number_by_phone_.clear();
   phones_.emplace(scenario_.countries);
 
   json countries = json::array();
@@ -95,7 +96,8 @@ HttpResponse MockService::Handle(const HttpRequest& req) {
       journal_.Append(std::move(entry));
     }
   } else if (StartsWith(req.path, kControlPrefix)) {
-    endpoint_label = "control";
+    endpoint_label =
+        req.path.substr(kControlPrefix.size()) == "sms" ? kEndpointCarrierSms : "control";
     MutexLock lock(mutex_);
     res = HandleControl(req, req.path.substr(kControlPrefix.size()));
   } else if ((req.path == "/healthz" || req.path == "/metrics") && req.method != "GET" &&
@@ -218,6 +220,7 @@ void MockService::Restock(OfferState& o) {
 }
 
 void MockService::ScheduleSms(NumberState& n, const SmsSpec& spec) {
+  if (!spec.send) return;
   // Every draw happens here, in a fixed order, so a seed fixes the whole schedule.
   const bool lost = random_.Chance(spec.loss_probability);
   const double delay = spec.delay.Draw(random_);
@@ -252,7 +255,15 @@ void MockService::PurgeExpired(size_t room) {
   const size_t keep = options_.max_numbers > room ? options_.max_numbers - room : 0;
   while (!numbers_by_age_.empty() &&
          (numbers_by_age_.front().expires <= horizon || numbers_.size() > keep)) {
-    numbers_.erase(numbers_by_age_.front().id);
+    const std::string& id = numbers_by_age_.front().id;
+    auto it = numbers_.find(id);
+    if (it != numbers_.end()) {
+      auto latest = latest_number_by_phone_.find(it->second.phone);
+      if (latest != latest_number_by_phone_.end() && latest->second == id) {
+        latest_number_by_phone_.erase(latest);
+      }
+      numbers_.erase(it);
+    }
     numbers_by_age_.pop_front();
   }
 }

@@ -83,7 +83,7 @@ class MockService {
   struct ScheduledSms {
     TimePoint due;
     std::string from, text, code, raw_code;
-    const char* origin;  // "scheduled", "resend", "injected"
+    const char* origin;  // "scheduled", "resend", "injected", "carrier"
     bool lost = false;
     bool delivered = false;  // became visible (counted once)
   };
@@ -122,6 +122,10 @@ class MockService {
   HttpResponse UpdateOffer(const std::string& country, const std::string& service,
                            const nlohmann::ordered_json& body) REQUIRES(mutex_);
   HttpResponse InjectSms(const std::string& number_id, const nlohmann::ordered_json& body)
+      REQUIRES(mutex_);
+  // The carrier endpoint: an app under test "sends" an SMS to a phone; it reaches the
+  // active number with that phone. Journaled like a REST request.
+  HttpResponse CarrierSms(const HttpRequest& req, const nlohmann::ordered_json& body)
       REQUIRES(mutex_);
   nlohmann::ordered_json AccountJson(const std::string& key, const AccountState& a) const
       REQUIRES(mutex_);
@@ -163,7 +167,10 @@ class MockService {
     TimePoint expires;
   };
   // Oldest first, which is also soonest to expire: every reservation lasts the same.
-  std::deque<AgedNumber> numbers_by_age_;
+  std::deque<AgedNumber> numbers_by_age_ GUARDED_BY(mutex_);
+  // Phone -> the newest number sold with it (a phone is sold again only after its
+  // reservation ends, or when a country has no free phone left).
+  std::unordered_map<std::string, std::string> latest_number_by_phone_ GUARDED_BY(mutex_);
   std::optional<PhonePool> phones_;                // rebuilt with each scenario
   std::string countries_body_ GUARDED_BY(mutex_);  // fixed per scenario
   std::string services_body_ GUARDED_BY(mutex_);

@@ -88,7 +88,7 @@ TEST(MockBinary, HelpListAndPrintScenarios) {
   EXPECT_EQ(help.Wait(), 0);
   Subprocess list({ISMSCODE_MOCK_BINARY, "--list-scenarios"});
   EXPECT_EQ(list.ReadAllStdout(),
-            "ci-fast\ndefault\nflaky-upstream\nlost-sms\nslow-sms\nstock-outs\n");
+            "app-sms\nci-fast\ndefault\nflaky-upstream\nlost-sms\nslow-sms\nstock-outs\n");
   EXPECT_EQ(list.Wait(), 0);
   Subprocess print({ISMSCODE_MOCK_BINARY, "--print-scenario", "lost-sms"});
   const json scenario = json::parse(print.ReadAllStdout(), nullptr, false);

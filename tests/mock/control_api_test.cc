@@ -243,5 +243,81 @@ TEST(ControlApi, BadControlRequests) {
   EXPECT_EQ(wrong->get_header_value("Allow"), "GET");
 }
 
+TEST(ControlApi, CarrierSmsReachesTheActiveNumberWithThatPhone) {
+  MockFixture mock;
+  const std::string id = mock.BuyNumber("US", "telegram");
+  const std::string phone = Body(mock.Control("GET", "numbers/" + id))["number"]["phone"];
+  // Spaces, dashes and brackets are what people type; the phone is the same.
+  std::string spaced = phone.substr(0, 2) + " (" + phone.substr(2, 3) + ") " + phone.substr(5);
+  auto r = mock.Control("POST", "sms",
+                        {{"to", spaced}, {"from", "DemoApp"}, {"text", "Your DemoApp code: 4711"}});
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(Body(r)["sms"]["number_id"], id);
+  EXPECT_EQ(Body(r)["sms"]["to"], phone);
+  const json sms = Body(mock.Get("/api/v3/numbers/" + id + "/sms"))["sms"];
+  ASSERT_EQ(sms.size(), 1u) << "the scheduled SMS is 10 s away; only the carrier's is visible";
+  EXPECT_EQ(sms[0]["from"], "DemoApp");
+  EXPECT_EQ(sms[0]["text"], "Your DemoApp code: 4711");
+  EXPECT_EQ(sms[0]["received_at"], "2026-01-01T00:00:00Z");
+  const json detail = Body(mock.Control("GET", "numbers/" + id))["number"]["sms"];
+  EXPECT_EQ(detail[0]["origin"], "carrier");
+
+  // Journal and metrics count it.
+  const json journal = Body(mock.Control("GET", "journal?key=key-alpha-0001"));
+  const json last = journal["entries"][journal["entries"].size() - 2];  // before the GET
+  EXPECT_EQ(last["endpoint"], "carrier.sms");
+  EXPECT_EQ(last["number_id"], id);
+  EXPECT_EQ(last["status"], 201);
+  const std::string metrics = mock.Get("/metrics")->body;
+  EXPECT_NE(metrics.find(R"(ismscode_mock_requests_total{endpoint="carrier.sms",status="201"} 1)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(ismscode_mock_sms_delivered_total{service="telegram"} 1)"),
+            std::string::npos);
+}
+
+TEST(ControlApi, CarrierSmsToAnUnknownOrExpiredPhone) {
+  MockFixture mock;
+  auto none = mock.Control("POST", "sms", {{"to", "+12125550100"}, {"text", "code 1234"}});
+  ASSERT_EQ(none->status, 404) << none->body;
+  EXPECT_EQ(Body(none)["code"], "number_not_found");
+  const std::string id = mock.BuyNumber("US", "telegram");
+  const std::string phone = Body(mock.Control("GET", "numbers/" + id))["number"]["phone"];
+  mock.AdvanceSeconds(3600);
+  auto expired = mock.Control("POST", "sms", {{"to", phone}, {"text", "code 1234"}});
+  ASSERT_EQ(expired->status, 409) << expired->body;
+  EXPECT_EQ(Body(expired)["code"], "number_expired");
+  const json journal = Body(mock.Control("GET", "journal"));
+  EXPECT_EQ(journal["entries"].back()["code"], "number_expired");
+  EXPECT_EQ(journal["entries"].back()["endpoint"], "carrier.sms");
+}
+
+TEST(ControlApi, CarrierSmsRejectsBadRequests) {
+  MockFixture mock;
+  for (const json& body :
+       {json{{"text", "code 1"}}, json{{"to", "+1212"}, {"text", ""}},
+        json{{"to", "12125550100"}, {"text", "x"}}, json{{"to", "+1212555abc"}, {"text", "x"}},
+        json{{"to", "+12125550100"}, {"text", std::string(1601, 'x')}},
+        json{{"to", "+12125550100"}, {"text", "x"}, {"cc", "+1"}},
+        json{{"to", 12125550100}, {"text", "x"}}}) {
+    auto r = mock.Control("POST", "sms", body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body.dump() << " -> " << r->body;
+    EXPECT_EQ(Body(r)["code"], "invalid_request");
+  }
+  EXPECT_EQ(mock.Control("GET", "sms")->status, 405);
+}
+
+TEST(ControlApi, AppSmsScenarioSendsNothingOfItsOwn) {
+  auto scenario = mock::LoadScenario("app-sms");
+  ASSERT_TRUE(scenario.ok()) << scenario.status();
+  MockFixture mock(*scenario);
+  const std::string id = mock.BuyNumber("US", "demoapp", "demo-key");
+  mock.AdvanceSeconds(1000);
+  EXPECT_EQ(Body(mock.Get("/api/v3/numbers/" + id + "/sms", "demo-key"))["sms"].size(), 0u);
+  EXPECT_EQ(Body(mock.Control("GET", "numbers/" + id))["number"]["sms"].size(), 0u);
+  EXPECT_EQ(Body(mock.Control("GET", "scenario"))["offers"][0]["sms"]["send"], false);
+}
+
 }  // namespace
 }  // namespace ismscode::testing

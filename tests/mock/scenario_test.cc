@@ -11,7 +11,7 @@ using json = nlohmann::ordered_json;
 
 TEST(Scenario, EveryPresetParsesAndNamesItself) {
   const auto names = PresetNames();
-  EXPECT_EQ(names, (std::vector<std::string>{"ci-fast", "default", "flaky-upstream", "lost-sms",
+  EXPECT_EQ(names, (std::vector<std::string>{"app-sms", "ci-fast", "default", "flaky-upstream", "lost-sms",
                                              "slow-sms", "stock-outs"}));
   for (const auto& name : names) {
     auto s = LoadScenario(name);
