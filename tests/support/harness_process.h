@@ -1,0 +1,31 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ismscode::testing {
+
+// The conformance launcher (tests/conformance/harness) as a child process: a mock and
+// gateways on free ports. Its stdin stays open while this object lives; closing it (the
+// destructor, or this process dying) stops them all.
+class HarnessProcess {
+ public:
+  // Starts the launcher with `args` and reads its JSON line; `error` says why not.
+  HarnessProcess(const std::vector<std::string>& args, std::string* error);
+  ~HarnessProcess();
+  HarnessProcess(const HarnessProcess&) = delete;
+  HarnessProcess& operator=(const HarnessProcess&) = delete;
+
+  // The launcher's line: grpc, token, grpc_no_caller_keys, mock, metrics, gateway_key, ...
+  const nlohmann::json& addresses() const { return addresses_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1;
+  nlohmann::json addresses_;
+};
+
+}  // namespace ismscode::testing
