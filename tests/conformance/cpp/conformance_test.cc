@@ -176,8 +176,8 @@ json ToJson(const Error& e) {
 
 // --- Expectations. -------------------------------------------------------------------
 
-// Every field of `expected` is in `actual` with the same value (objects recursively;
-// arrays and scalars exactly).
+// Every field of `expected` is in `actual` with the same value: objects recursively,
+// arrays element by element (same length), scalars exactly.
 void ExpectSubset(const json& expected, const json& actual, const std::string& where) {
   if (expected.is_object() && actual.is_object()) {
     for (auto& [k, v] : expected.items()) {
@@ -186,6 +186,17 @@ void ExpectSubset(const json& expected, const json& actual, const std::string& w
         continue;
       }
       ExpectSubset(v, actual[k], where + "." + k);
+    }
+    return;
+  }
+  if (expected.is_array() && actual.is_array()) {
+    if (expected.size() != actual.size()) {
+      ADD_FAILURE() << where << ": expected " << expected.size() << " elements, got "
+                    << actual.dump();
+      return;
+    }
+    for (size_t i = 0; i < expected.size(); ++i) {
+      ExpectSubset(expected[i], actual[i], where + "[" + std::to_string(i) + "]");
     }
     return;
   }
@@ -286,6 +297,9 @@ class CaseRunner {
   void Step(const json& raw_step, const std::string& where) {
     if (raw_step.contains("mock")) {
       json body = Mock(raw_step["mock"], where);
+      if (raw_step.contains("expect")) {
+        ExpectSubset(vars_.Substitute(raw_step["expect"]), body, where);
+      }
       if (raw_step.contains("save")) vars_.Set(raw_step["save"], body);
       return;
     }
