@@ -347,21 +347,30 @@ HttpResponse MockService::CarrierSms(const HttpRequest& req, const json& body) {
   if (r.ok() && from.size() > 64) r.Fail("body.from", "longer than 64 bytes");
   if (!r.ok()) return finish(Error(400, "invalid_request", error));
 
-  auto latest = latest_number_by_phone_.find(phone);
-  auto it =
-      latest == latest_number_by_phone_.end() ? numbers_.end() : numbers_.find(latest->second);
-  if (it == numbers_.end()) {
+  const TimePoint now = clock_.Now();
+  auto same_phone = numbers_by_phone_.find(phone);
+  if (same_phone == numbers_by_phone_.end()) {
     return finish(Error(404, "number_not_found", "No number was sold with that phone."));
   }
-  NumberState& n = it->second;
+  std::vector<NumberState*> live;
+  for (const std::string& id : same_phone->second) {
+    NumberState& candidate = numbers_.at(id);
+    if (candidate.expires > now) live.push_back(&candidate);
+  }
+  NumberState& n = live.empty() ? numbers_.at(same_phone->second.back()) : *live.front();
   entry.key = n.key;
   entry.country = n.country;
   entry.service = n.service;
   entry.number_id = n.id;
-  const TimePoint now = clock_.Now();
-  if (n.expires <= now) {
+  if (live.empty()) {
     return finish(
         Error(409, "number_expired", "The reservation of that phone's number has ended."));
+  }
+  if (live.size() > 1) {
+    entry.number_id.clear();  // none of them got it
+    return finish(Error(409, "phone_shared",
+                        "Several active numbers share that phone (its country ran out of free "
+                        "phones); the SMS cannot go to just one of them."));
   }
   ScheduledSms s;
   s.due = now;

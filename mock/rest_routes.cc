@@ -193,7 +193,7 @@ HttpResponse MockService::RequestNumber(const std::string& key, const std::strin
   r.body += FormatRfc3339(n.expires);
   r.body += R"("}})";
   numbers_by_age_.push_back({n.id, n.expires});
-  latest_number_by_phone_[n.phone] = n.id;
+  numbers_by_phone_[n.phone].push_back(n.id);
   numbers_.emplace(n.id, std::move(n));
   return r;
 }

@@ -54,7 +54,7 @@ void MockService::LoadScenario(const Scenario& scenario) {
   for (const Offer& o : scenario_.offers) offers_[{o.country, o.service}] = {o, now};
   numbers_.clear();
   numbers_by_age_.clear();
-  latest_number_by_phone_.clear();
+  numbers_by_phone_.clear();
   phones_.emplace(scenario_.countries);
 
   json countries = json::array();
@@ -258,9 +258,10 @@ void MockService::PurgeExpired(size_t room) {
     const std::string& id = numbers_by_age_.front().id;
     auto it = numbers_.find(id);
     if (it != numbers_.end()) {
-      auto latest = latest_number_by_phone_.find(it->second.phone);
-      if (latest != latest_number_by_phone_.end() && latest->second == id) {
-        latest_number_by_phone_.erase(latest);
+      auto same_phone = numbers_by_phone_.find(it->second.phone);
+      if (same_phone != numbers_by_phone_.end()) {
+        std::erase(same_phone->second, id);
+        if (same_phone->second.empty()) numbers_by_phone_.erase(same_phone);
       }
       numbers_.erase(it);
     }

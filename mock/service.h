@@ -168,9 +168,10 @@ class MockService {
   };
   // Oldest first, which is also soonest to expire: every reservation lasts the same.
   std::deque<AgedNumber> numbers_by_age_ GUARDED_BY(mutex_);
-  // Phone -> the newest number sold with it (a phone is sold again only after its
-  // reservation ends, or when a country has no free phone left).
-  std::unordered_map<std::string, std::string> latest_number_by_phone_ GUARDED_BY(mutex_);
+  // Phone -> the numbers sold with it and not yet forgotten, oldest first. A phone is
+  // sold again after its reservation ends, or while it lasts when a country has no free
+  // phone left (then two live numbers share it, and a carrier SMS cannot tell which).
+  std::unordered_map<std::string, std::vector<std::string>> numbers_by_phone_ GUARDED_BY(mutex_);
   std::optional<PhonePool> phones_;                // rebuilt with each scenario
   std::string countries_body_ GUARDED_BY(mutex_);  // fixed per scenario
   std::string services_body_ GUARDED_BY(mutex_);

@@ -113,11 +113,6 @@ struct SignupApp::Impl {
   std::map<std::string, PendingSignup> pending;  // by phone
   std::mt19937_64 random{std::random_device{}()};
 
-  std::string NewCode() {
-    std::lock_guard lock(mutex);
-    return std::to_string(100000 + random() % 900000);
-  }
-
   // Sends `text` to `phone` through the SMS provider; empty on success, else why not.
   std::string SendSms(const std::string& phone, const std::string& text, json* provider) {
     const std::string& url = options.sms_url;
@@ -150,7 +145,15 @@ struct SignupApp::Impl {
     if (phone.empty()) {
       return Reply(res, 400, {{"error", "phone must be a number in E.164 form, +12125550142"}});
     }
-    const std::string code = NewCode();
+    // Stored before the SMS goes out: a reader as fast as the SMS finds it, and of two
+    // signups for one phone the one whose SMS went last wins.
+    std::string code;
+    {
+      std::lock_guard lock(mutex);
+      code = std::to_string(100000 + random() % 900000);
+      pending[phone] = {code, Clock::now() + std::chrono::seconds(options.code_ttl_seconds),
+                        options.max_attempts};
+    }
     json provider;
     const std::string failure =
         SendSms(phone,
@@ -158,16 +161,16 @@ struct SignupApp::Impl {
                     std::to_string(options.code_ttl_seconds / 60) + " minutes.",
                 &provider);
     if (!failure.empty()) {
+      {
+        std::lock_guard lock(mutex);
+        auto it = pending.find(phone);
+        if (it != pending.end() && it->second.code == code) pending.erase(it);
+      }
       json answer = {{"error", failure}};
       if (provider.is_object() && provider.contains("code")) {
         answer["provider_code"] = provider["code"];
       }
       return Reply(res, 502, answer);
-    }
-    {
-      std::lock_guard lock(mutex);
-      pending[phone] = {code, Clock::now() + std::chrono::seconds(options.code_ttl_seconds),
-                        options.max_attempts};
     }
     Reply(res, 200, {{"status", "sent"}, {"phone", phone}});
   }
@@ -226,7 +229,17 @@ std::unique_ptr<SignupApp> SignupApp::Start(const SignupAppOptions& options, std
     return nullptr;
   }
   impl->thread = std::thread([app] { app->server.listen_after_bind(); });
-  while (!s.is_running()) std::this_thread::yield();  // stop() before running is lost
+  // stop() before the server runs is lost; listen_after_bind failing never runs it.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!s.is_running() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!s.is_running()) {
+    s.stop();
+    impl->thread.join();
+    *error = "the server did not start";
+    return nullptr;
+  }
   return std::unique_ptr<SignupApp>(new SignupApp(std::move(impl)));
 }
 

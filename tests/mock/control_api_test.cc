@@ -292,6 +292,27 @@ TEST(ControlApi, CarrierSmsToAnUnknownOrExpiredPhone) {
   EXPECT_EQ(journal["entries"].back()["endpoint"], "carrier.sms");
 }
 
+TEST(ControlApi, CarrierSmsToAPhoneTwoLiveNumbersShareIsRefused) {
+  // One phone in the country: the second purchase shares it while the first lasts.
+  json j = json::parse(TestScenarioJson());
+  j["countries"].push_back(
+      {{"code", "ZZ"},
+       {"name", "Testland"},
+       {"prefix", "+999"},
+       {"ranges", {{{"prefix", "+99955501"}, {"first", 0}, {"last", 0}, {"width", 2}}}}});
+  auto scenario = mock::ScenarioFromJson(j);
+  ASSERT_TRUE(scenario.ok()) << scenario.status();
+  MockFixture mock(*scenario);
+  const std::string first = mock.BuyNumber("ZZ", "telegram");
+  auto one = mock.Control("POST", "sms", {{"to", "+9995550100"}, {"text", "code 1234"}});
+  ASSERT_EQ(one->status, 201) << one->body;
+  EXPECT_EQ(Body(one)["sms"]["number_id"], first);
+  mock.BuyNumber("ZZ", "telegram");
+  auto two = mock.Control("POST", "sms", {{"to", "+9995550100"}, {"text", "code 1234"}});
+  ASSERT_EQ(two->status, 409) << two->body;
+  EXPECT_EQ(Body(two)["code"], "phone_shared");
+}
+
 TEST(ControlApi, CarrierSmsRejectsBadRequests) {
   MockFixture mock;
   for (const json& body :

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "google/rpc/error_details.pb.h"
@@ -25,6 +26,8 @@ constexpr const char* kErrorDomain = "ismscode.harness";
 constexpr std::chrono::seconds kStreamDeadlineMargin{15};
 constexpr std::chrono::seconds kDefaultAwaitTimeout{120};
 constexpr std::chrono::seconds kAcquireDeadlineMargin{30};
+// Longer waits are taken as a year: the clock arithmetic cannot overflow.
+constexpr std::chrono::milliseconds kLongestWait = std::chrono::hours(24 * 365);
 
 struct ReasonEntry {
   Reason reason;
@@ -223,7 +226,7 @@ std::string NewRequestId() {
 struct Cancellation::State {
   std::mutex mutex;
   bool cancelled = false;
-  grpc::ClientContext* context = nullptr;  // the call in progress, if any
+  std::set<grpc::ClientContext*> contexts;  // the calls in progress
 };
 
 Cancellation::Cancellation() : state_(std::make_shared<State>()) {}
@@ -231,7 +234,7 @@ Cancellation::Cancellation() : state_(std::make_shared<State>()) {}
 void Cancellation::Cancel() const {
   std::lock_guard lock(state_->mutex);
   state_->cancelled = true;
-  if (state_->context) state_->context->TryCancel();
+  for (grpc::ClientContext* context : state_->contexts) context->TryCancel();
 }
 
 bool Cancellation::cancelled() const {
@@ -334,13 +337,13 @@ Result<Number> Client::Acquire(const AcquireRequest& request) const {
   for (const auto& c : request.fallback_countries) r.add_fallback_countries(c);
   const std::string request_id = request.request_id.empty() ? NewRequestId() : request.request_id;
   r.set_request_id(request_id);
-  if (request.max_wait.count() > 0) ToProto(request.max_wait, r.mutable_max_wait());
+  const std::chrono::milliseconds max_wait = std::min(request.max_wait, kLongestWait);
+  if (max_wait.count() > 0) ToProto(max_wait, r.mutable_max_wait());
 
   grpc::ClientContext context;
-  impl_->Prepare(context,
-                 request.deadline.count() > 0
-                     ? request.deadline
-                     : request.max_wait + std::chrono::milliseconds(kAcquireDeadlineMargin));
+  impl_->Prepare(context, request.deadline.count() > 0
+                              ? std::min(request.deadline, kLongestWait)
+                              : max_wait + std::chrono::milliseconds(kAcquireDeadlineMargin));
   pb::AcquireNumberResponse response;
   grpc::Status status = impl_->stub->AcquireNumber(&context, r, &response);
   if (!status.ok()) return ErrorFrom(status, address());
@@ -377,7 +380,10 @@ Result<std::vector<Code>> Client::Await(const std::string& number_id, const Awai
   }
   pb::AwaitCodeRequest r;
   r.set_number_id(number_id);
-  if (options.timeout.count() > 0) ToProto(options.timeout, r.mutable_timeout());
+  const std::chrono::milliseconds timeout = options.timeout.count() > 0
+                                                ? std::min(options.timeout, kLongestWait)
+                                                : std::chrono::milliseconds(kDefaultAwaitTimeout);
+  if (options.timeout.count() > 0) ToProto(timeout, r.mutable_timeout());
   r.set_code_pattern(options.code_pattern);
   r.set_sender_pattern(options.sender_pattern);
   r.set_min_code_length(options.min_code_length);
@@ -386,8 +392,6 @@ Result<std::vector<Code>> Client::Await(const std::string& number_id, const Awai
   r.set_follow(follow);
 
   grpc::ClientContext context;
-  const std::chrono::milliseconds timeout =
-      options.timeout.count() > 0 ? options.timeout : kDefaultAwaitTimeout;
   impl_->Prepare(context, timeout + kStreamDeadlineMargin);
 
   // Register with the cancellation before the call, so that a Cancel() from now on
@@ -399,16 +403,18 @@ Result<std::vector<Code>> Client::Await(const std::string& number_id, const Awai
     if (cancel->cancelled) {
       return LocalError(Reason::kCancelled, 1, "the wait was cancelled before it started");
     }
-    cancel->context = &context;
+    cancel->contexts.insert(&context);
   }
+  // Declared after `context`, so destroyed before it: no Cancel() reaches a dead call.
   struct Unregister {
     std::shared_ptr<Cancellation::State> state;
+    grpc::ClientContext* context;
     ~Unregister() {
       if (!state) return;
       std::lock_guard lock(state->mutex);
-      state->context = nullptr;
+      state->contexts.erase(context);
     }
-  } unregister{cancel};
+  } unregister{cancel, &context};
 
   std::vector<Code> codes;
   std::optional<Heartbeat> last;
@@ -424,9 +430,13 @@ Result<std::vector<Code>> Client::Await(const std::string& number_id, const Awai
     }
   }
   grpc::Status status = reader->Finish();
+  auto cancel_requested = [&] {
+    std::lock_guard lock(cancel->mutex);
+    return cancel->cancelled;
+  };
   if (!status.ok()) {
     Error e = ErrorFrom(status, address());
-    if (cancel && status.error_code() == grpc::StatusCode::CANCELLED) {
+    if (cancel && status.error_code() == grpc::StatusCode::CANCELLED && cancel_requested()) {
       e.reason = Reason::kCancelled;
       e.reason_name = ReasonName(e.reason);
       e.message = "the wait was cancelled";

@@ -79,6 +79,11 @@ class Vars {
         break;
       }
       const size_t end = s.find('}', start);
+      if (end == std::string::npos) {
+        ADD_FAILURE() << "unterminated ${ in " << s;
+        out += s.substr(i);
+        break;
+      }
       out += s.substr(i, start - i);
       const json v = Lookup(s.substr(start + 2, end - start - 2));
       out += v.is_string() ? v.get<std::string>() : v.dump();
@@ -295,6 +300,15 @@ class CaseRunner {
   }
 
   void Step(const json& raw_step, const std::string& where) {
+    // The schema check runs separately; a runner must not pass a step it cannot read.
+    static const std::set<std::string> kKnown = {"list_countries", "list_services", "acquire",
+                                                 "await",          "during",        "mock",
+                                                 "client",         "save",          "expect"};
+    for (auto& [k, v] : raw_step.items()) {
+      ASSERT_TRUE(kKnown.contains(k)) << where << ": unknown step field '" << k << "'";
+    }
+    ASSERT_TRUE(!raw_step.contains("during") || raw_step.contains("await"))
+        << where << ": 'during' belongs to an await step";
     if (raw_step.contains("mock")) {
       json body = Mock(raw_step["mock"], where);
       if (raw_step.contains("expect")) {
@@ -350,13 +364,33 @@ class CaseRunner {
       Cancellation cancellation;
       o.cancellation = cancellation;
       const json during = raw_step.value("during", json::array());
+      size_t hooks_fired = 0;
+      bool cancelled = false;
       o.on_heartbeat = [&](const Heartbeat&) {
         ++heartbeats;
         for (const json& d : during) {
-          if (d["after_heartbeats"].get<int>() == heartbeats) Mock(d["mock"], where + " during");
+          if (d["after_heartbeats"].get<int>() == heartbeats) {
+            Mock(d["mock"], where + " during");
+            ++hooks_fired;
+          }
         }
-        if (cancel_after > 0 && heartbeats == cancel_after) cancellation.Cancel();
+        if (cancel_after > 0 && heartbeats == cancel_after) {
+          cancellation.Cancel();
+          cancelled = true;
+        }
       };
+      // A hook that never ran means the case checked less than it says.
+      struct CheckHooks {
+        const size_t& fired;
+        size_t wanted;
+        const bool& cancelled;
+        bool want_cancel;
+        std::string where;
+        ~CheckHooks() {
+          EXPECT_EQ(fired, wanted) << where << ": 'during' calls that ran (the stream ended first)";
+          EXPECT_EQ(cancelled, want_cancel) << where << ": cancel_after_heartbeats never reached";
+        }
+      } check_hooks{hooks_fired, during.size(), cancelled, cancel_after > 0, where};
       const std::string id = a.value("number_id", "");
       if (a.value("follow", false)) {
         auto r = client->AwaitCodes(id, o);

@@ -175,6 +175,10 @@ struct Code {
 class Cancellation {
  public:
   Cancellation();
+  // Copies (and moves, which copy) share the state; one Cancel() ends every wait using
+  // any of them.
+  Cancellation(const Cancellation&) = default;
+  Cancellation& operator=(const Cancellation&) = default;
   void Cancel() const;
   bool cancelled() const;
 
