@@ -323,13 +323,14 @@ HttpResponse MockService::CarrierSms(const HttpRequest& req, const json& body) {
   entry.method = req.method;
   entry.path = req.path;
   entry.endpoint = kEndpointCarrierSms;
-  auto finish = [&](HttpResponse r) {
-    entry.status = r.status;
-    entry.error_code = r.error_code;
-    journal_.Append(std::move(entry));
-    return r;
-  };
+  HttpResponse r = DeliverCarrierSms(body, entry);
+  entry.status = r.status;
+  entry.error_code = r.error_code;
+  journal_.Append(std::move(entry));
+  return r;
+}
 
+HttpResponse MockService::DeliverCarrierSms(const json& body, JournalEntry& entry) {
   std::string error;
   FieldReader r(body, "body", &error);
   r.RejectUnknown({"to", "from", "text"});
@@ -338,19 +339,20 @@ HttpResponse MockService::CarrierSms(const HttpRequest& req, const json& body) {
   r.String("from", &from);
   r.String("text", &text, /*required=*/true);
   const std::string phone = NormalizePhone(to);
-  if (r.ok() && phone.empty())
+  if (r.ok() && phone.empty()) {
     r.Fail("body.to", "expected a phone number in E.164 form (+12125550142)");
+  }
   if (r.ok() && text.empty()) r.Fail("body.text", "must not be empty");
   if (r.ok() && text.size() > kMaxCarrierText) {
     r.Fail("body.text", "longer than " + std::to_string(kMaxCarrierText) + " bytes");
   }
   if (r.ok() && from.size() > 64) r.Fail("body.from", "longer than 64 bytes");
-  if (!r.ok()) return finish(Error(400, "invalid_request", error));
+  if (!r.ok()) return Error(400, "invalid_request", error);
 
   const TimePoint now = clock_.Now();
   auto same_phone = numbers_by_phone_.find(phone);
   if (same_phone == numbers_by_phone_.end()) {
-    return finish(Error(404, "number_not_found", "No number was sold with that phone."));
+    return Error(404, "number_not_found", "No number was sold with that phone.");
   }
   std::vector<NumberState*> live;
   for (const std::string& id : same_phone->second) {
@@ -363,14 +365,13 @@ HttpResponse MockService::CarrierSms(const HttpRequest& req, const json& body) {
   entry.service = n.service;
   entry.number_id = n.id;
   if (live.empty()) {
-    return finish(
-        Error(409, "number_expired", "The reservation of that phone's number has ended."));
+    return Error(409, "number_expired", "The reservation of that phone's number has ended.");
   }
   if (live.size() > 1) {
     entry.number_id.clear();  // none of them got it
-    return finish(Error(409, "phone_shared",
-                        "Several active numbers share that phone (its country ran out of free "
-                        "phones); the SMS cannot go to just one of them."));
+    return Error(409, "phone_shared",
+                 "Several active numbers share that phone (its country ran out of free "
+                 "phones); the SMS cannot go to just one of them.");
   }
   ScheduledSms s;
   s.due = now;
@@ -381,13 +382,13 @@ HttpResponse MockService::CarrierSms(const HttpRequest& req, const json& body) {
                               [](TimePoint t, const ScheduledSms& x) { return t < x.due; });
   pos = n.sms.insert(pos, std::move(s));
   MarkDelivered(n);
-  return finish(Json(201, {{"status", "success"},
-                           {"sms",
-                            {{"number_id", n.id},
-                             {"to", n.phone},
-                             {"from", pos->from},
-                             {"text", pos->text},
-                             {"received_at", FormatRfc3339(pos->due)}}}}));
+  return Json(201, {{"status", "success"},
+                    {"sms",
+                     {{"number_id", n.id},
+                      {"to", n.phone},
+                      {"from", pos->from},
+                      {"text", pos->text},
+                      {"received_at", FormatRfc3339(pos->due)}}}});
 }
 
 }  // namespace ismscode::mock

@@ -127,6 +127,9 @@ class MockService {
   // active number with that phone. Journaled like a REST request.
   HttpResponse CarrierSms(const HttpRequest& req, const nlohmann::ordered_json& body)
       REQUIRES(mutex_);
+  // The delivery itself; fills the journal entry's number fields.
+  HttpResponse DeliverCarrierSms(const nlohmann::ordered_json& body, JournalEntry& entry)
+      REQUIRES(mutex_);
   nlohmann::ordered_json AccountJson(const std::string& key, const AccountState& a) const
       REQUIRES(mutex_);
   nlohmann::ordered_json NumberJson(NumberState& n) REQUIRES(mutex_);
