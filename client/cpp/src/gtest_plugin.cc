@@ -1,14 +1,9 @@
-#include <httplib.h>
-
 #include <cstdlib>
-#include <nlohmann/json.hpp>
+#include <mutex>
 #include <random>
 
+#include "ismscode/harness/detail/in_process.h"
 #include "ismscode/harness/gtest.h"
-#include "mock/http_server.h"
-#include "mock/scenario.h"
-#include "mock/service.h"
-#include "server/gateway.h"
 
 namespace ismscode::harness {
 namespace {
@@ -30,17 +25,12 @@ std::string RandomSuffix() {
   return buf;
 }
 
-// The in-process mock's own key for the gateway (used when a test has no account).
-constexpr const char* kGatewayKey = "harness-gtest-gateway-key";
-
 }  // namespace
 
 struct HarnessEnvironment::Impl {
   HarnessOptions options;
   std::string address, mock_url;
-  std::unique_ptr<mock::MockService> mock;
-  std::unique_ptr<mock::MockHttpServer> mock_server;
-  std::unique_ptr<gateway::Gateway> gateway;
+  std::unique_ptr<detail::InProcessGateway> in_process;
 };
 
 HarnessEnvironment::HarnessEnvironment(HarnessOptions options) : impl_(std::make_unique<Impl>()) {
@@ -51,7 +41,7 @@ HarnessEnvironment::~HarnessEnvironment() = default;
 HarnessEnvironment* HarnessEnvironment::Get() { return g_environment; }
 const std::string& HarnessEnvironment::gateway_address() const { return impl_->address; }
 const std::string& HarnessEnvironment::mock_url() const { return impl_->mock_url; }
-bool HarnessEnvironment::in_process() const { return impl_->gateway != nullptr; }
+bool HarnessEnvironment::in_process() const { return impl_->in_process != nullptr; }
 
 void HarnessEnvironment::SetUp() {
   Impl& m = *impl_;
@@ -64,39 +54,17 @@ void HarnessEnvironment::SetUp() {
   std::string name = m.options.scenario;
   if (name.empty()) name = Env("ISMSCODE_HARNESS_SCENARIO");
   if (name.empty()) name = "ci-fast";
-  auto scenario = mock::LoadScenario(name);
-  ASSERT_TRUE(scenario.ok()) << "ismscode harness: scenario " << name << ": "
-                             << scenario.status().message();
-  scenario->accounts.push_back({.key = kGatewayKey,
-                                .balance_micros = 1'000'000'000,
-                                .rate_limit = mock::RateLimit{.enabled = false}});
-  m.mock = std::make_unique<mock::MockService>(*scenario, mock::MockService::Options{});
-  auto mock_server = mock::MockHttpServer::Start(*m.mock, {});
-  ASSERT_TRUE(mock_server.ok()) << "ismscode harness: mock: " << mock_server.status().message();
-  m.mock_server = *std::move(mock_server);
-  m.mock_url = m.mock_server->base_url();
-
-  gateway::GatewayOptions g;
-  g.listen = "127.0.0.1:0";
-  g.upstream.base_url = m.mock_url + "/api/v3";
-  g.upstream_key = kGatewayKey;
-  g.poll_interval = m.options.poll_interval;
-  g.rate_limit = 600;  // the mock's own limits apply per account; no provider to spare
-  g.allow_caller_keys = true;
-  auto started = gateway::Gateway::Start(g);
-  ASSERT_TRUE(started.ok()) << "ismscode harness: gateway: " << started.status().message();
-  m.gateway = *std::move(started);
-  m.address = "127.0.0.1:" + std::to_string(m.gateway->port());
+  std::string error;
+  m.in_process = detail::InProcessGateway::Start(name, m.options.poll_interval, &error);
+  ASSERT_TRUE(m.in_process) << "ismscode harness: " << error;
+  m.address = m.in_process->address();
+  m.mock_url = m.in_process->mock_url();
   g_environment = this;
 }
 
 void HarnessEnvironment::TearDown() {
   g_environment = nullptr;
-  if (impl_->gateway) impl_->gateway->Shutdown();
-  impl_->gateway.reset();
-  if (impl_->mock_server) impl_->mock_server->Stop();
-  impl_->mock_server.reset();
-  impl_->mock.reset();
+  impl_->in_process.reset();
 }
 
 const std::string& HarnessTest::mock_url() const {
@@ -114,12 +82,9 @@ void HarnessTest::SetUp() {
   if (!mock_url().empty()) {
     // An account of its own: parallel tests share no balance, stock charge or budget.
     account_key_ = "gtest-" + RandomSuffix();
-    httplib::Client control(mock_url());
-    const nlohmann::json body = {{"key", account_key_}, {"balance", 1000}, {"rate_limit", "off"}};
-    auto r = control.Post("/_mock/v1/accounts", body.dump(), "application/json");
-    ASSERT_TRUE(r && r->status == 201)
-        << "ismscode harness: cannot create a mock account at " << mock_url() << ": "
-        << (r ? r->body : httplib::to_string(r.error()));
+    std::string error;
+    ASSERT_TRUE(detail::CreateMockAccount(mock_url(), account_key_, 1000, &error))
+        << "ismscode harness: " << error;
     options.caller_key = account_key_;
   }
   auto client = Client::Connect(options);
