@@ -15,10 +15,7 @@ README = os.path.join(HERE, "..", "..", "README.md")
 CLIENT_REASONS = {"GATEWAY_UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED"}
 # Rows of the error table no case can show against the shared gateways, and where they
 # are tested instead.
-NOT_COVERED = {
-    "SHUTTING_DOWN": "needs the gateway to stop; tests/server/gateway_binary_test.cc "
-                     "(GatewayBinary.*Sigterm*) and gateway_test.cc cover it",
-}
+NOT_COVERED = {}
 
 
 def table_reasons():

@@ -56,6 +56,12 @@ HarnessProcess::HarnessProcess(const std::vector<std::string>& args, std::string
   }
 }
 
+bool HarnessProcess::Send(const std::string& line) {
+  const std::string text = line + "\n";
+  return stdin_fd_ >= 0 &&
+         write(stdin_fd_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+}
+
 HarnessProcess::~HarnessProcess() {
   if (stdin_fd_ >= 0) close(stdin_fd_);  // the launcher stops everything and exits
   if (pid_ > 0) {

@@ -21,6 +21,8 @@ class HarnessProcess {
 
   // The launcher's line: grpc, token, grpc_no_caller_keys, mock, metrics, gateway_key, ...
   const nlohmann::json& addresses() const { return addresses_; }
+  // Sends one command line to the launcher ("stop drain"). False when it is gone.
+  bool Send(const std::string& line);
 
  private:
   pid_t pid_ = -1;

@@ -290,6 +290,10 @@ class CaseRunner {
         o.token.clear();
         o.caller_key.clear();
       }
+      if (c.contains("gateway") && c["gateway"] == "drain") {
+        o.address = a["grpc_drain"];
+        o.token.clear();
+      }
       if (c.contains("token")) o.token = c["token"].is_null() ? "" : c["token"].get<std::string>();
       if (c.contains("caller_key")) {
         o.caller_key = c["caller_key"].is_null() ? "" : c["caller_key"].get<std::string>();
@@ -370,7 +374,11 @@ class CaseRunner {
         ++heartbeats;
         for (const json& d : during) {
           if (d["after_heartbeats"].get<int>() == heartbeats) {
-            Mock(d["mock"], where + " during");
+            if (d.contains("harness")) {
+              EXPECT_TRUE(g_harness->Send(d["harness"])) << where << ": launcher gone";
+            } else {
+              Mock(d["mock"], where + " during");
+            }
             ++hooks_fired;
           }
         }
