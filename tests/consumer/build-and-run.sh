@@ -20,8 +20,8 @@ cmake --build "$prefix/build" >/dev/null
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
-g++ -o "$prefix/pkgconfig_test" "$here/consumer_test.cc" -lismscode-harness-gtest-main \
-    $(pkg-config --cflags --libs ismscode-harness-gtest) -Wl,-rpath,"$prefix/lib"
+g++ -o "$prefix/pkgconfig_test" "$here/consumer_test.cc" \
+    $(pkg-config --cflags --libs ismscode-harness-gtest-main) -Wl,-rpath,"$prefix/lib"
 "$prefix/pkgconfig_test"
 
 # The installed CLI runs from its prefix.

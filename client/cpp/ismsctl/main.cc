@@ -22,6 +22,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 using harness::Client;
+using harness::Reason;
 using std::chrono::milliseconds;
 
 struct Globals {
@@ -80,11 +81,12 @@ std::optional<harness::Timestamp> ParseTime(const std::string& text) {
   if (!rest) return std::nullopt;
   auto t = std::chrono::system_clock::from_time_t(timegm(&tm));
   if (*rest == '.') {
-    char* end = nullptr;
-    const double frac = std::strtod(rest, &end);
+    int64_t nanos = 0, scale = 100'000'000;
+    for (++rest; isdigit(static_cast<unsigned char>(*rest)); ++rest, scale /= 10) {
+      nanos += (*rest - '0') * scale;
+    }
     t += std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        std::chrono::duration<double>(frac));
-    rest = end;
+        std::chrono::nanoseconds(nanos));
   }
   if (std::string(rest) != "Z") return std::nullopt;
   return t;
@@ -145,18 +147,22 @@ json CodeJson(const harness::Code& c) {
 
 // --- Ctrl-C: cancels a wait in progress (exit 130), or ends the process. ------------
 
-std::atomic<const harness::Cancellation*> g_wait{nullptr};
-std::atomic<Progress*> g_progress{nullptr};
+// Static, so the signal thread never reaches a destroyed object. A cancel that lands
+// before a wait starts ends that wait at once.
+const harness::Cancellation g_cancel;
+std::atomic<bool> g_waiting{false};
 
 void WatchSignals(sigset_t set) {
-  int signal = 0;
-  sigwait(&set, &signal);
-  if (const harness::Cancellation* wait = g_wait.load()) {
-    wait->Cancel();  // the wait returns kCancelled; main exits with 130
-    return;
+  for (int received = 0;; ++received) {
+    int signal = 0;
+    sigwait(&set, &signal);
+    if (g_waiting.load() && received == 0) {
+      g_cancel.Cancel();  // the wait returns kCancelled; main exits with 130
+      continue;
+    }
+    fprintf(stderr, "\r\033[K");  // a progress line, if any
+    _exit(kCancelled);
   }
-  if (Progress* p = g_progress.load()) p->Finish();
-  _exit(kCancelled);
 }
 
 // --- Commands ----------------------------------------------------------------------
@@ -185,7 +191,10 @@ class Cli {
   std::optional<Client> Connect() const {
     auto token = ReadSecret("--token-file", g_.token_file);
     auto key = ReadSecret("--caller-key-file", g_.caller_key_file);
-    if (!token || !key) return std::nullopt;
+    if (!token || !key) {
+      exit_code_ = kUsage;
+      return std::nullopt;
+    }
     harness::ClientOptions o;
     o.address = g_.addr;
     o.token = *token;
@@ -234,10 +243,19 @@ class Cli {
   }
 
   std::optional<harness::Number> Acquire(const Client& client,
-                                         const harness::AcquireRequest& request) const {
+                                         harness::AcquireRequest request) const {
+    // Ours, so that an unknown outcome can name the id to repeat the call with.
+    if (request.request_id.empty()) request.request_id = harness::NewRequestId();
     auto r = client.Acquire(request);
     if (!r.ok()) {
-      exit_code_ = Fail(r.error());
+      harness::Error e = r.error();
+      if (e.reason == Reason::kDeadlineExceeded) {
+        // The call's own deadline passed: a purchase may be on the wire.
+        e.reason = Reason::kUpstreamTimeout;
+        e.reason_name = harness::ReasonName(e.reason);
+      }
+      if (e.reason == Reason::kUpstreamTimeout) e.metadata["request_id"] = request.request_id;
+      exit_code_ = Fail(e);
       return std::nullopt;
     }
     return *r;
@@ -280,8 +298,7 @@ class Cli {
   int Await(const Client& client, const std::string& number_id, const std::string& phone,
             harness::AwaitOptions options, bool follow) const {
     Progress progress(ProgressMode(), phone.empty() ? number_id : phone);
-    harness::Cancellation cancel;
-    options.cancellation = cancel;
+    options.cancellation = g_cancel;
     options.on_heartbeat = [&](const harness::Heartbeat& h) {
       progress.OnHeartbeat(h);
       if (g_.json) {
@@ -303,11 +320,11 @@ class Cli {
         std::cout << j.dump() << std::endl;
       } else {
         std::cout << c.code << std::endl;
-        std::cerr << "ismsctl: from " << c.sms.from << ": " << c.sms.text << "\n";
+        std::cerr << "ismsctl: from " << Printable(c.sms.from) << ": " << Printable(c.sms.text)
+                  << "\n";
       }
     };
-    g_progress = &progress;
-    g_wait = &cancel;
+    g_waiting = true;
     int rc = kOk;
     if (follow) {
       auto r = client.AwaitCodes(number_id, options, print);
@@ -319,8 +336,7 @@ class Cli {
       else
         rc = (progress.Finish(), Fail(r.error()));
     }
-    g_wait = nullptr;
-    g_progress = nullptr;
+    g_waiting = false;
     return rc;
   }
 
@@ -428,6 +444,7 @@ int Main(int argc, char** argv) {
       "3 timeout, 4 expired, 5 no numbers, 6 balance, 7 rate limited, 8 unavailable, "
       "9 purchase outcome unknown, 10 not found, 11 auth, 130 interrupted.");
   app.require_subcommand(1);
+  app.fallthrough();  // global options work after the command too (`await ID --json`)
   app.set_help_all_flag("--help-all", "help for every command");
   // A flag given twice takes its last value (a wrapper's default, then the user's).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -606,9 +623,11 @@ int Main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "ismsctl: " << e.what() << " (see ismsctl "
-              << "--help)\n";
+    std::cerr << "ismsctl: " << e.what() << " (see ismsctl --help)\n";
     return kUsage;
+  } catch (const std::exception& e) {  // e.g. a --mock-url httplib cannot use
+    std::cerr << "ismsctl: " << e.what() << "\n";
+    return kFailure;
   }
   return rc;
 }

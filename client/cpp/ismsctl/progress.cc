@@ -1,5 +1,8 @@
 #include "progress.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace ismscode::ismsctl {
@@ -25,7 +28,35 @@ std::string Span(seconds s) {
   return buf;
 }
 
+// `line` cut to the terminal's width less one column (counting UTF-8 characters), so a
+// redraw never wraps onto a new row.
+std::string FitToTerminal(const std::string& line) {
+  winsize size{};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_col < 2) return line;
+  const size_t width = size.ws_col - 1;
+  size_t columns = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const bool starts_character = (static_cast<unsigned char>(line[i]) & 0xC0) != 0x80;
+    if (starts_character && ++columns > width) return line.substr(0, i);
+  }
+  return line;
+}
+
 }  // namespace
+
+std::string Printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '\n' || c == '\t') {
+      out += ' ';
+    } else if (c < 0x20 || c == 0x7f) {
+      out += '?';
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 Progress::Progress(Mode mode, std::string phone) : mode_(mode), phone_(std::move(phone)) {
   if (mode_ == Mode::kTerminal) ticker_ = std::thread([this] { Tick(); });
@@ -44,7 +75,9 @@ std::string Progress::Line(const std::string& phone, seconds elapsed,
   line += " · next poll in " + Span(Secs(last->next_poll_at - now));
   line += " · expires in " + Span(Secs(last->expires_at - now));
   if (last->waiting_for_budget) line += " · waiting for the rate budget";
-  if (!last->last_upstream_error.empty()) line += " · upstream: " + last->last_upstream_error;
+  if (!last->last_upstream_error.empty()) {
+    line += " · upstream: " + Printable(last->last_upstream_error);
+  }
   return line;
 }
 
@@ -60,7 +93,7 @@ void Progress::OnHeartbeat(const harness::Heartbeat& heartbeat) {
                        Span(Secs(heartbeat.expires_at - now));
     if (heartbeat.waiting_for_budget) line += ", waiting for the rate budget";
     if (!heartbeat.last_upstream_error.empty()) {
-      line += ", last upstream error: " + heartbeat.last_upstream_error;
+      line += ", last upstream error: " + Printable(heartbeat.last_upstream_error);
     }
     fprintf(stderr, "%s\n", line.c_str());
     return;
@@ -74,8 +107,8 @@ void Progress::Tick() {
   while (!done_) {
     const std::string line = Line(phone_, Secs(std::chrono::steady_clock::now() - start_), last_,
                                   std::chrono::system_clock::now(), frame++);
-    // \r and "erase to end of line": the line is redrawn in place.
-    fprintf(stderr, "\r\033[K%s", line.c_str());
+    // \r and "erase to end of line": the line is redrawn in place, so it must not wrap.
+    fprintf(stderr, "\r\033[K%s", FitToTerminal(line).c_str());
     fflush(stderr);
     wake_.wait_for(lock, std::chrono::milliseconds(250));
   }

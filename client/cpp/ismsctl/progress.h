@@ -15,6 +15,10 @@
 
 namespace ismscode::ismsctl {
 
+// Text from outside (an SMS, an upstream error) without control characters, so that it
+// cannot move the cursor or rewrite the terminal: newlines and tabs become spaces.
+std::string Printable(const std::string& text);
+
 class Progress {
  public:
   enum class Mode { kTerminal, kLines, kOff };
