@@ -205,6 +205,23 @@ TEST_F(Ismsctl, ExitCodesAndAdvice) {
   Outcome mock_down = Pipe({"--mock-url", "http://127.0.0.1:1", "mock", "accounts"});
   EXPECT_EQ(mock_down.rc, 8) << mock_down.err;
 
+  // A purchase whose answer was lost: exit 9, and the id to repeat it with.
+  Mock({"fault", "reset", "--key", account_key(), "--count", "1", "--endpoint", "numbers.request",
+        "--phase", "after"});
+  Outcome lost = Pipe({"acquire", "-c", "US", "-s", "whatsapp"});
+  EXPECT_EQ(lost.rc, 9) << lost.err;
+  EXPECT_TRUE(std::regex_search(lost.err, std::regex("\\[request_id=req-[0-9a-f]{32}\\]")))
+      << lost.err;
+  EXPECT_NE(lost.err.find("same --request-id"), std::string::npos) << lost.err;
+
+  // A caller key the upstream does not know.
+  const std::string stranger = ::testing::TempDir() + "ismsctl-stranger-" + account_key();
+  std::ofstream(stranger) << "not-an-account-key\n";
+  Outcome refused = Pipe({"--caller-key-file", stranger, "acquire", "-c", "US", "-s", "whatsapp"});
+  std::remove(stranger.c_str());
+  EXPECT_EQ(refused.rc, 11) << refused.err;
+  EXPECT_EQ(refused.err.find("not-an-account-key"), std::string::npos) << "no key in output";
+
   // Last: a 429 pauses this key for a second.
   Mock({"fault", "rate_limit_exceeded", "--key", account_key(), "--count", "1", "--endpoint",
         "numbers.request"});

@@ -178,6 +178,7 @@ class Cli {
                 {"grpc_code", error.grpc_code_name},
                 {"message", error.message}};
       if (error.retry_delay) e["retry_after_ms"] = error.retry_delay->count();
+      if (!error.metadata.empty()) e["metadata"] = error.metadata;
       if (!error.bad_fields.empty()) {
         e["bad_fields"] = json::array();
         for (const auto& f : error.bad_fields) e["bad_fields"].push_back(f.field);

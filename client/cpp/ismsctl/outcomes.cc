@@ -93,6 +93,7 @@ const char* Hint(Reason reason) {
 
 std::string Advice(const harness::Error& error) {
   std::string line = error.reason_name + ": " + error.message;
+  for (const auto& [k, v] : error.metadata) line += " [" + k + "=" + v + "]";
   for (const auto& f : error.bad_fields) line += " [" + f.field + ": " + f.description + "]";
   if (error.retry_delay) {
     line += " [retry after " + std::to_string((error.retry_delay->count() + 999) / 1000) + " s]";
