@@ -22,15 +22,21 @@ def post(url, body):
 
 @pytest.fixture(scope="session")
 def app_url(harness_session):
+    """The app under test: $SIGNUP_APP_URL, or the demo app started beside the mock."""
     if os.environ.get("SIGNUP_APP_URL"):
         yield os.environ["SIGNUP_APP_URL"]
         return
-    app = subprocess.Popen([find_binary("ismscode-signup-app"), "--port", "0", "--sms-url",
+    binary = find_binary("ismscode-signup-app")
+    if binary is None or harness_session.mock_url is None:
+        pytest.skip("set SIGNUP_APP_URL, or build the demo app and run against a mock")
+    app = subprocess.Popen([binary, "--port", "0", "--sms-url",
                             harness_session.mock_url + "/_mock/v1/sms"],
                            stdout=subprocess.PIPE, text=True)
-    yield json.loads(app.stdout.readline())["url"]
-    app.terminate()
-    app.wait()
+    try:
+        yield json.loads(app.stdout.readline())["url"]  # its first line: {"url": ...}
+    finally:
+        app.terminate()
+        app.wait()
 
 
 @pytest.mark.harness_number("US", "demoapp")

@@ -23,15 +23,22 @@ _ACQUIRE_MARGIN = timedelta(seconds=30)
 Seconds = Union[float, int, timedelta]
 
 
+_LONGEST_WAIT = timedelta(days=365)  # longer waits are taken as a year
+
+
 def _delta(value: Optional[Seconds], name: str) -> Optional[timedelta]:
     if value is None:
         return None
-    delta = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if isinstance(value, timedelta):
+        delta = value
+    else:
+        delta = _LONGEST_WAIT if value > _LONGEST_WAIT.total_seconds() else timedelta(
+            seconds=value)
     if delta < timedelta(0):
         raise errors.InvalidArgument(f"{name} cannot be negative",
                                      code=grpc.StatusCode.INVALID_ARGUMENT,
                                      bad_fields=[errors.BadField(name, "must not be negative")])
-    return delta
+    return min(delta, _LONGEST_WAIT)
 
 
 def _time(ts: timestamp_pb2.Timestamp) -> datetime:
@@ -57,6 +64,12 @@ class CodeStream:
         self._cancelled.set()
         self._call.cancel()
 
+    def __enter__(self) -> "CodeStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._call.cancel()  # harmless on a finished call
+
     def __iter__(self) -> Iterator[Union[Heartbeat, Code]]:
         try:
             for event in self._call:
@@ -76,6 +89,10 @@ class CodeStream:
                 raise errors.Cancelled("the wait was cancelled", code=grpc.StatusCode.CANCELLED,
                                        last_heartbeat=self.last_heartbeat) from None
             raise errors.from_rpc_error(e, self._address, self.last_heartbeat) from None
+        finally:
+            # A caller that leaves the loop (break, an exception in its body) ends the
+            # stream, so the gateway stops polling for it.
+            self._call.cancel()
 
 
 class Client:
@@ -192,14 +209,13 @@ class Client:
                    **options: Any) -> Code:
         """The first code; blocks until it comes or raises the typed error (timeout,
         expiry, ...). Options as for stream()."""
-        stream = self.stream(number_id, **options)
-        for event in stream:
-            if isinstance(event, Heartbeat):
-                if on_heartbeat:
-                    on_heartbeat(event)
-            else:
-                stream.cancel()  # the gateway ends the stream after the first code anyway
-                return event
+        with self.stream(number_id, **options) as stream:
+            for event in stream:
+                if isinstance(event, Heartbeat):
+                    if on_heartbeat:
+                        on_heartbeat(event)
+                else:
+                    return event  # the gateway ends the stream after the first code
         raise errors.HarnessError("the stream ended without a code",
                                   last_heartbeat=stream.last_heartbeat)
 
@@ -209,12 +225,13 @@ class Client:
                     **options: Any) -> List[Code]:
         """Every code until the timeout (follow), in arrival order."""
         codes: List[Code] = []
-        for event in self.stream(number_id, follow=True, **options):
-            if isinstance(event, Heartbeat):
-                if on_heartbeat:
-                    on_heartbeat(event)
-            else:
-                codes.append(event)
-                if on_code:
-                    on_code(event)
+        with self.stream(number_id, follow=True, **options) as stream:
+            for event in stream:
+                if isinstance(event, Heartbeat):
+                    if on_heartbeat:
+                        on_heartbeat(event)
+                else:
+                    codes.append(event)
+                    if on_code:
+                        on_code(event)
         return codes

@@ -10,7 +10,11 @@ from typing import Dict, List, Optional, Type
 
 import grpc
 
-from ._gen import error_details_pb2, status_pb2
+try:  # googleapis-common-protos, when installed: google.rpc types are registered once
+    from google.rpc import error_details_pb2, status_pb2
+except ImportError:
+    from ._gen import error_details_pb2, status_pb2
+from google.protobuf.message import DecodeError
 from .types import Heartbeat
 
 ERROR_DOMAIN = "ismscode.harness"
@@ -120,7 +124,10 @@ def from_rpc_error(err: grpc.RpcError, address: str,
     for key, value in (err.trailing_metadata() or ()) if hasattr(err, "trailing_metadata") else ():
         if key != "grpc-status-details-bin":
             continue
-        status = status_pb2.Status.FromString(value)
+        try:
+            status = status_pb2.Status.FromString(value)
+        except DecodeError:
+            break  # unreadable details: the status code decides, as without them
         for any_ in status.details:
             info = error_details_pb2.ErrorInfo()
             retry = error_details_pb2.RetryInfo()

@@ -15,8 +15,10 @@ as its caller key, so tests running in parallel share no balance, stock or rate 
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import secrets
 import shutil
 import subprocess
@@ -67,6 +69,11 @@ def find_binary(name: str) -> Optional[str]:
     return next((c for c in candidates if os.access(c, os.X_OK)), None)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when pytest dies, even by SIGKILL."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class _Gateway:
     """`ismscode-gateway` with its bundled mock, on free loopback ports."""
 
@@ -80,7 +87,8 @@ class _Gateway:
             [binary, "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--allow-caller-keys",
              "--mock-scenario", scenario, "--poll-interval-ms", "250", "--no-call-logs"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            encoding="utf-8", errors="replace", start_new_session=True)
+            encoding="utf-8", errors="replace", start_new_session=True,
+            preexec_fn=_die_with_parent)
         self.address: Optional[str] = None
         self.mock_url: Optional[str] = None
         self._log: list = []
@@ -123,6 +131,7 @@ class _Gateway:
 class HarnessSession:
     address: str
     mock_url: Optional[str]  # None: no mock to give accounts (e.g. the real API)
+    started_here: bool = False  # the plugin's own gateway
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +147,7 @@ def harness_session(request: pytest.FixtureRequest) -> Iterator[HarnessSession]:
     gateway = _Gateway(scenario)
     assert gateway.address is not None
     try:
-        yield HarnessSession(gateway.address, gateway.mock_url)
+        yield HarnessSession(gateway.address, gateway.mock_url, started_here=True)
     finally:
         gateway.stop()
 
@@ -166,7 +175,11 @@ def harness_account(harness_session: HarnessSession) -> Optional[str]:
 def harness_client(harness_session: HarnessSession,
                    harness_account: Optional[str]) -> Iterator[Client]:
     """A client of the session's gateway, with this test's account as its caller key."""
-    client = Client(harness_session.address, caller_key=harness_account or "")
+    # The plugin's own gateway is plaintext and open: the environment's TLS or token
+    # settings are for a given one.
+    own = harness_session.started_here
+    client = Client(harness_session.address, caller_key=harness_account or "",
+                    use_environment=not own)
     yield client
     client.close()
 
@@ -194,6 +207,9 @@ class Harness:
         except errors.HarnessError as e:
             pytest.fail(f"await_code({number.phone}) failed: {e}", pytrace=False)
 
+    def __getattr__(self, name: str) -> Any:  # the rest of the client: stream, lists, ...
+        return getattr(self.client, name)
+
 
 @pytest.fixture
 def harness(harness_client: Client, harness_session: HarnessSession,
@@ -208,7 +224,11 @@ def harness_number(request: pytest.FixtureRequest, harness: Harness) -> Number:
     options = {"country": "US", "service": "whatsapp"}
     marker = request.node.get_closest_marker("harness_number")
     if marker:
+        if len(marker.args) > 2:
+            raise pytest.UsageError("harness_number takes (country, service) and keywords")
         options.update(dict(zip(("country", "service"), marker.args)), **marker.kwargs)
     if hasattr(request, "param"):
+        if not isinstance(request.param, dict):
+            raise pytest.UsageError("indirect harness_number parameters must be dicts")
         options.update(request.param)
     return harness.acquire(**options)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+import selectors
 import subprocess
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = sorted(glob.glob(os.path.join(HERE, "..", "cases", "*.json")))
 STEP_KINDS = {"list_countries", "list_services", "acquire", "await", "mock"}
 STEP_FIELDS = STEP_KINDS | {"during", "client", "save", "expect"}
+START_TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="session")
@@ -27,13 +29,18 @@ def harness():
     if os.environ.get("ISMSCODE_BIN_DIR"):
         args += ["--bin-dir", os.environ["ISMSCODE_BIN_DIR"]]
     launcher = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    line = launcher.stdout.readline()
+    ready = selectors.DefaultSelector()
+    ready.register(launcher.stdout, selectors.EVENT_READ)
+    line = launcher.stdout.readline() if ready.select(timeout=START_TIMEOUT_S) else ""
     try:
         addresses = json.loads(line)
     except ValueError:
         launcher.stdin.close()
-        launcher.wait()
-        pytest.fail(f"the launcher did not start: {line!r}")
+        try:
+            launcher.wait(15)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+        pytest.fail(f"the launcher did not start within {START_TIMEOUT_S} s: {line!r}")
     addresses["_launcher"] = launcher
     yield addresses
     launcher.stdin.close()  # stops the mock and gateways
@@ -81,7 +88,12 @@ def expect_subset(expected, actual, where):
         for i, (e, a) in enumerate(zip(expected, actual)):
             expect_subset(e, a, f"{where}[{i}]")
     else:
-        assert expected == actual, f"{where}: expected {expected!r}, got {actual!r}"
+        # As strict as the C++ runner (nlohmann): true is not 1, "1" is not 1.
+        numbers = (int, float)
+        same_kind = (type(expected) is type(actual) or
+                     (isinstance(expected, numbers) and isinstance(actual, numbers) and
+                      not isinstance(expected, bool) and not isinstance(actual, bool)))
+        assert same_kind and expected == actual, f"{where}: expected {expected!r}, got {actual!r}"
 
 
 def rfc3339(t: datetime) -> str:
@@ -122,8 +134,9 @@ class CaseRunner:
     def mock(self, raw, where):
         call = self.vars.sub(raw)
         method = call.get("method", "POST")
-        data = json.dumps(call["body"]).encode() if "body" in call else (
-            b"" if method in ("POST", "PUT", "PATCH") else None)
+        data = None  # GET and DELETE carry no body, as in the C++ runner
+        if method in ("POST", "PUT", "PATCH"):
+            data = json.dumps(call["body"]).encode() if "body" in call else b""
         req = urllib.request.Request(self.harness["mock"] + "/_mock/v1/" + call["path"],
                                      data=data, method=method,
                                      headers={"Content-Type": "application/json"})
@@ -136,7 +149,10 @@ class CaseRunner:
             assert status == call["status"], f"{where}: {call['path']} gave {status}: {body!r}"
         else:
             assert status // 100 == 2, f"{where}: {call['path']} gave {status}: {body!r}"
-        return json.loads(body) if body else None
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            return None
 
     def client_for(self, step):
         h = self.harness
@@ -252,10 +268,7 @@ class CaseRunner:
                         stream.cancel()
                         cancelled = True
                 else:
-                    codes.append(code_json(event))
-                    if not options["follow"]:
-                        stream.cancel()
-                        break
+                    codes.append(code_json(event))  # read on to the stream's end, as C++
         finally:
             # A hook that never ran means the case checked less than it says.
             assert fired == len(during), f"{where}: {fired} of {len(during)} 'during' calls ran"
@@ -265,6 +278,10 @@ class CaseRunner:
         if not codes:
             raise errors.HarnessError("the stream ended without a code")
         return codes[0]
+
+
+def test_there_are_cases():
+    assert CASES, "no case files under tests/conformance/cases"
 
 
 @pytest.mark.parametrize("path", CASES, ids=[os.path.basename(p)[:-5] for p in CASES])
