@@ -7,6 +7,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "common/percent_encode.h"
 #include "common/time_format.h"
 #include "server/metrics.h"
 #include "server/upstream_parse.h"
@@ -128,22 +129,6 @@ void UpstreamClient::Interrupt() { client_->stop(); }
 namespace {
 httplib::Headers Auth(const std::string& key);
 
-// Percent-encodes everything but RFC 3986's unreserved characters.
-std::string EncodePathSegment(std::string_view segment) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : segment) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 httplib::Headers Auth(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
 }  // namespace
 
@@ -176,7 +161,7 @@ UpstreamResult<UpstreamNumber> UpstreamClient::RequestNumber(const std::string& 
 UpstreamResult<std::vector<UpstreamSms>> UpstreamClient::ListSms(const std::string& key,
                                                                  const std::string& number_id) {
   // Ids are opaque: escape them so that "../" or "?" cannot change the request.
-  const std::string path = path_prefix_ + "/numbers/" + EncodePathSegment(number_id) + "/sms";
+  const std::string path = path_prefix_ + "/numbers/" + PercentEncode(number_id) + "/sms";
   const auto start = std::chrono::steady_clock::now();
   return Observed(
       "numbers.sms", start,

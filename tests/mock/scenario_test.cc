@@ -11,8 +11,8 @@ using json = nlohmann::ordered_json;
 
 TEST(Scenario, EveryPresetParsesAndNamesItself) {
   const auto names = PresetNames();
-  EXPECT_EQ(names, (std::vector<std::string>{"app-sms", "ci-fast", "default", "flaky-upstream", "lost-sms",
-                                             "slow-sms", "stock-outs"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"app-sms", "ci-fast", "default", "flaky-upstream",
+                                             "lost-sms", "slow-sms", "stock-outs"}));
   for (const auto& name : names) {
     auto s = LoadScenario(name);
     ASSERT_TRUE(s.ok()) << s.status();

@@ -1,10 +1,11 @@
 #pragma once
 
-#include <sys/types.h>
-
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "tests/support/subprocess.h"
 
 namespace ismscode::testing {
 
@@ -16,8 +17,6 @@ class HarnessProcess {
   // Starts the launcher with `args` and reads its JSON line; `error` says why not.
   HarnessProcess(const std::vector<std::string>& args, std::string* error);
   ~HarnessProcess();
-  HarnessProcess(const HarnessProcess&) = delete;
-  HarnessProcess& operator=(const HarnessProcess&) = delete;
 
   // The launcher's line: grpc, token, grpc_no_caller_keys, mock, metrics, gateway_key, ...
   const nlohmann::json& addresses() const { return addresses_; }
@@ -25,8 +24,7 @@ class HarnessProcess {
   bool Send(const std::string& line);
 
  private:
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1;
+  std::unique_ptr<Subprocess> launcher_;
   nlohmann::json addresses_;
 };
 

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/percent_encode.h"
+#include "common/time_format.h"
 #include "ismscode/harness/client.h"
 #include "outcomes.h"
 #include "progress.h"
@@ -33,15 +35,6 @@ struct Globals {
 };
 
 // --- Small helpers ------------------------------------------------------------------
-
-std::string FormatTime(harness::Timestamp t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // "90s", "2m", "500ms", "1h", or plain seconds; nullopt when it is none of those.
 std::optional<milliseconds> ParseDuration(const std::string& text) {
@@ -75,26 +68,9 @@ const CLI::Validator kDuration(
     },
     "DURATION");
 
-std::optional<harness::Timestamp> ParseTime(const std::string& text) {
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!rest) return std::nullopt;
-  auto t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (*rest == '.') {
-    int64_t nanos = 0, scale = 100'000'000;
-    for (++rest; isdigit(static_cast<unsigned char>(*rest)); ++rest, scale /= 10) {
-      nanos += (*rest - '0') * scale;
-    }
-    t += std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        std::chrono::nanoseconds(nanos));
-  }
-  if (std::string(rest) != "Z") return std::nullopt;
-  return t;
-}
-
 const CLI::Validator kTime(
     [](std::string& text) -> std::string {
-      return ParseTime(text) ? "" : "expected an RFC 3339 UTC time like 2026-11-28T14:03:05Z";
+      return ParseRfc3339(text) ? "" : "expected an RFC 3339 UTC time like 2026-11-28T14:03:05Z";
     },
     "TIME");
 
@@ -111,27 +87,12 @@ std::optional<std::string> ReadSecret(const std::string& flag, const std::string
   return line;
 }
 
-std::string PercentEncode(const std::string& text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 json NumberJson(const harness::Number& n) {
   return {{"id", n.id},
           {"phone", n.phone},
           {"country", n.country},
           {"service", n.service},
-          {"expires_at", FormatTime(n.expires_at)},
+          {"expires_at", FormatRfc3339(n.expires_at)},
           {"attempts", n.attempts},
           {"replayed", n.replayed},
           {"request_id", n.request_id}};
@@ -142,7 +103,7 @@ json CodeJson(const harness::Code& c) {
           {"raw_match", c.raw_match},
           {"from", c.sms.from},
           {"text", c.sms.text},
-          {"received_at", FormatTime(c.sms.received_at)}};
+          {"received_at", FormatRfc3339(c.sms.received_at)}};
 }
 
 // --- Ctrl-C: cancels a wait in progress (exit 130), or ends the process. ------------
@@ -273,12 +234,12 @@ class Cli {
       // The number first and alone, so a person can type it into the app at once.
       std::cout << n.phone << std::endl;
       std::cerr << "ismsctl: " << n.country << " " << n.service << " number " << n.id
-                << ", expires " << FormatTime(n.expires_at)
+                << ", expires " << FormatRfc3339(n.expires_at)
                 << ". Type it into the app under test; waiting for the code…\n";
       return;
     }
     std::cout << n.phone << "\t" << n.id << "\t" << n.country << "\t" << n.service << "\t"
-              << FormatTime(n.expires_at) << (n.replayed ? "\treplayed" : "") << "\n";
+              << FormatRfc3339(n.expires_at) << (n.replayed ? "\treplayed" : "") << "\n";
   }
 
   int AcquireCommand(const harness::AcquireRequest& request) const {
@@ -305,8 +266,8 @@ class Cli {
       if (g_.json) {
         std::cout << json{{"event", "waiting"},
                           {"polls", h.polls},
-                          {"next_poll_at", FormatTime(h.next_poll_at)},
-                          {"expires_at", FormatTime(h.expires_at)},
+                          {"next_poll_at", FormatRfc3339(h.next_poll_at)},
+                          {"expires_at", FormatRfc3339(h.expires_at)},
                           {"last_upstream_error", h.last_upstream_error},
                           {"waiting_for_budget", h.waiting_for_budget}}
                          .dump()
@@ -491,7 +452,7 @@ int Main(int argc, char** argv) {
     harness::AwaitOptions o = await;
     if (!timeout.empty()) o.timeout = *ParseDuration(timeout);
     if (o.timeout.count() == 0 && !timeout.empty()) o.timeout = milliseconds(1);
-    if (!received_after.empty()) o.received_after = ParseTime(received_after);
+    if (!received_after.empty()) o.received_after = ParseRfc3339(received_after);
     return o;
   };
 

@@ -1,6 +1,4 @@
 #include <cstdlib>
-#include <mutex>
-#include <random>
 
 #include "ismscode/harness/detail/in_process.h"
 #include "ismscode/harness/gtest.h"
@@ -13,16 +11,6 @@ HarnessEnvironment* g_environment = nullptr;
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string RandomSuffix() {
-  static std::mutex mutex;
-  static std::mt19937_64 random{std::random_device{}()};
-  std::lock_guard lock(mutex);
-  char buf[20];
-  snprintf(buf, sizeof buf, "%012llx",
-           static_cast<unsigned long long>(random() & 0xffffffffffffULL));
-  return buf;
 }
 
 }  // namespace
@@ -81,7 +69,7 @@ void HarnessTest::SetUp() {
   if (g_environment->in_process()) options.use_environment = false;
   if (!mock_url().empty()) {
     // An account of its own: parallel tests share no balance, stock charge or budget.
-    account_key_ = "gtest-" + RandomSuffix();
+    account_key_ = "gtest-" + NewRequestId().substr(4, 12);  // 48 random bits
     std::string error;
     ASSERT_TRUE(detail::CreateMockAccount(mock_url(), account_key_, 1000, &error))
         << "ismscode harness: " << error;

@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 
+#include "common/time_format.h"
 #include "ismscode/harness/client.h"
 #include "tests/support/harness_process.h"
 
@@ -134,19 +135,6 @@ std::string Rfc3339(Timestamp t) {
   char out[48];
   snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
   return out;
-}
-
-Timestamp ParseRfc3339(const std::string& text) {
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  EXPECT_NE(rest, nullptr) << "not a timestamp: " << text;
-  auto t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (rest && *rest == '.') {
-    double frac = std::strtod(rest, nullptr);
-    t += std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        std::chrono::duration<double>(frac));
-  }
-  return t;
 }
 
 json ToJson(const Number& n) {
@@ -363,7 +351,10 @@ class CaseRunner {
       o.sender_pattern = a.value("sender_pattern", "");
       o.min_code_length = a.value("min_code_length", 0);
       o.max_code_length = a.value("max_code_length", 0);
-      if (a.contains("received_after")) o.received_after = ParseRfc3339(a["received_after"]);
+      if (a.contains("received_after")) {
+        o.received_after = ParseRfc3339(a["received_after"].get<std::string>());
+        EXPECT_TRUE(o.received_after.has_value()) << "not a timestamp: " << a["received_after"];
+      }
       const int cancel_after = a.value("cancel_after_heartbeats", 0);
       Cancellation cancellation;
       o.cancellation = cancellation;
