@@ -8,6 +8,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXAMPLES = [
     ("## A signup test in C++", "cpp", "client/cpp/examples/signup_test.cc"),
     ("## A signup test in Python", "python", "client/python/examples/test_signup.py"),
+    ("## A signup test in TypeScript (Playwright)", "ts",
+     "client/node/examples/playwright/signup.spec.ts"),
 ]
 
 readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
