@@ -10,6 +10,7 @@ EXAMPLES = [
     ("## A signup test in Python", "python", "client/python/examples/test_signup.py"),
     ("## A signup test in TypeScript (Playwright)", "ts",
      "client/node/examples/playwright/signup.spec.ts"),
+    ("## A signup test in Go", "go", "client/go/examples/signup/signup_test.go"),
 ]
 
 readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
