@@ -1,18 +1,17 @@
-"""Generates the gRPC stubs from proto/ while building (they are never committed)."""
+"""Generates the gRPC stubs from proto/ before setuptools looks for the packages (they
+are never committed; ismscode_harness._gen is one of the packages, so it must exist
+before the metadata is prepared, not only by build_py). From an sdist, which carries
+the stubs and no proto/, nothing is generated."""
 import os
 import sys
 
 from setuptools import setup
-from setuptools.command.build_py import build_py
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # build_meta does not
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # build_meta does not
 import generate_stubs  # noqa: E402
 
+if os.path.isdir(generate_stubs.PROTO):
+    generate_stubs.generate()
 
-class BuildWithStubs(build_py):
-    def run(self):
-        generate_stubs.generate()
-        super().run()
-
-
-setup(cmdclass={"build_py": BuildWithStubs})
+setup()

@@ -15,6 +15,7 @@ as its caller key, so tests running in parallel share no balance, stock or rate 
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import json
 import os
@@ -24,8 +25,9 @@ import shutil
 import subprocess
 import threading
 import urllib.request
+import warnings
 from dataclasses import dataclass
-from typing import IO, Any, Iterator, Optional, cast
+from typing import IO, Any, Deque, Iterator, Optional, cast
 
 import pytest
 
@@ -91,15 +93,16 @@ class _Gateway:
             preexec_fn=_die_with_parent)
         self.address: Optional[str] = None
         self.mock_url: Optional[str] = None
-        self._log: list = []
+        # The last lines it logged, for the error when it fails to start or dies early.
+        self._log: Deque[str] = collections.deque(maxlen=50)
         ready = threading.Event()
         stderr = cast(IO[str], self.proc.stderr)  # a pipe: stderr=PIPE above
 
         def read() -> None:  # to the end, so the gateway never blocks on a full pipe
             for line in stderr:
+                self._log.append(line)
                 if ready.is_set():
                     continue
-                self._log.append(line)
                 try:
                     entry = json.loads(line)
                 except ValueError:
@@ -115,9 +118,15 @@ class _Gateway:
         if not ready.wait(_START_TIMEOUT_S) or self.address is None:
             self.stop()
             raise pytest.UsageError("ismscode-harness: the gateway did not start:\n" +
-                                    "".join(self._log[-20:]))
+                                    "".join(list(self._log)[-20:]))
 
     def stop(self) -> None:
+        """Stops it; if it had died on its own, says so with its last lines (the tests'
+        GATEWAY_UNAVAILABLE errors then have a cause)."""
+        code = self.proc.poll()
+        if code is not None:
+            warnings.warn(f"ismscode-harness: the gateway exited early ({code}); its last "
+                          "lines:\n" + "".join(self._log), stacklevel=1)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
