@@ -113,6 +113,25 @@ function checkMs(value: unknown, option: string, field = option): number | undef
   return Math.min(value, LONGEST_WAIT_MS);
 }
 
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined || signal === null) return undefined;
+  // Duck-typed: a test environment (Jest's) may have its own AbortSignal class.
+  const s = signal as AbortSignal;
+  if (typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function" ||
+      typeof s.removeEventListener !== "function") {
+    throw invalid("signal", "must be an AbortSignal");
+  }
+  return s;
+}
+
+// Metadata values must be printable ASCII; the error names the field, never the value.
+function checkSecret(value: string, option: string): string {
+  if (!/^[\x20-\x7e]*$/.test(value)) {
+    throw invalid(option, "must be printable ASCII (no line breaks)");
+  }
+  return value;
+}
+
 function checkCount(value: unknown, option: string, field: string): number {
   if (value === undefined || value === null) return 0;
   if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 2 ** 31 - 1) {
@@ -121,13 +140,23 @@ function checkCount(value: unknown, option: string, field: string): number {
   return value as number;
 }
 
-function duration(ms: number) {
-  return { seconds: Math.floor(ms / 1000), nanos: Math.round(ms % 1000) * 1e6 };
+// Whole seconds and 0 <= nanos < 1e9, from milliseconds that may have a fraction.
+function secondsAndNanos(ms: number) {
+  const total = Math.round(ms * 1e6);
+  const seconds = Math.floor(total / 1e9);
+  return { seconds, nanos: total - seconds * 1e9 };
 }
 
+function duration(ms: number) {
+  return secondsAndNanos(ms);
+}
+
+// google.protobuf.Timestamp's range: years 1 to 9999.
+const EARLIEST_TIMESTAMP_MS = new Date(0).setUTCFullYear(1, 0, 1); // Date.UTC(1, ...) is 1901
+const LATEST_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 function timestamp(date: Date) {
-  const ms = date.getTime();
-  return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1e6 };
+  return secondsAndNanos(date.getTime());
 }
 
 function toDate(ts: Timestamp__Output | null | undefined): Date {
@@ -168,6 +197,8 @@ export class CodeStream implements AsyncIterable<AwaitEvent> {
       this.finish();
     });
     call.on("end", () => this.finish());
+    // The stream's own end (or error) releases the listener on a long-lived signal.
+    call.on("status", () => signal?.removeEventListener("abort", this.onAbort));
     signal?.addEventListener("abort", this.onAbort, { once: true });
   }
 
@@ -241,22 +272,28 @@ export class CodeStream implements AsyncIterable<AwaitEvent> {
  * names its address when it cannot be reached. close() when done. */
 export class Client {
   readonly address: string;
-  private readonly stub: VerificationServiceClient;
-  private readonly metadata = new grpc.Metadata();
-  private readonly listTimeoutMs: number;
+  readonly #stub: VerificationServiceClient;
+  // #private: util.inspect(client) does not print the token or the caller key.
+  readonly #metadata = new grpc.Metadata();
+  readonly #listTimeoutMs: number;
+  // The calls still running: close() cancels them (grpc-js would let them run on).
+  readonly #active = new Set<grpc.Call>();
+  #closed = false;
 
   constructor(options: ClientOptions = {}) {
     const env: Record<string, string | undefined> =
       options.useEnvironment === false ? {} : process.env;
     this.address = checkString(options.address, "address") ||
                    env.ISMSCODE_HARNESS_ADDR || DEFAULT_ADDRESS;
-    const token = checkString(options.token, "token") || env.ISMSCODE_HARNESS_TOKEN || "";
+    const token = checkSecret(
+      checkString(options.token, "token") || env.ISMSCODE_HARNESS_TOKEN || "", "token");
     const caFile = checkString(options.tlsCaFile, "tlsCaFile") || env.ISMSCODE_HARNESS_CA || "";
-    const callerKey = checkString(options.callerKey, "callerKey") ||
-                      env.ISMSCODE_HARNESS_CALLER_KEY || "";
-    this.listTimeoutMs = checkMs(options.listTimeoutMs, "listTimeoutMs") ?? 30_000;
-    if (token) this.metadata.set("authorization", "Bearer " + token);
-    if (callerKey) this.metadata.set("x-ismscode-api-key", callerKey);
+    const callerKey = checkSecret(
+      checkString(options.callerKey, "callerKey") || env.ISMSCODE_HARNESS_CALLER_KEY || "",
+      "callerKey");
+    this.#listTimeoutMs = checkMs(options.listTimeoutMs, "listTimeoutMs") || 30_000;
+    if (token) this.#metadata.set("authorization", "Bearer " + token);
+    if (callerKey) this.#metadata.set("x-ismscode-api-key", callerKey);
     let credentials = grpc.credentials.createInsecure();
     if (caFile) {
       let roots: Buffer;
@@ -270,19 +307,21 @@ export class Client {
       credentials = grpc.credentials.createSsl();
     }
     try {
-      this.stub = new services.ismscode.harness.v1.VerificationService(this.address, credentials);
+      this.#stub = new services.ismscode.harness.v1.VerificationService(this.address, credentials);
     } catch (e) {
       throw invalid("address", `is not a gRPC target (${this.address}): ${(e as Error).message}`);
     }
   }
 
-  /** A client whose gateway answered within connectTimeoutMs (default 5 s). */
+  /** A client whose gateway answered within connectTimeoutMs (default 5 s; 0: no wait,
+   * the first call reports an unreachable gateway). */
   static async connect(options: ConnectOptions = {}): Promise<Client> {
-    const client = new Client(options);
     const timeoutMs = checkMs(options.connectTimeoutMs, "connectTimeoutMs") ?? 5_000;
+    const client = new Client(options);
+    if (timeoutMs === 0) return client;
     try {
       await new Promise<void>((resolve, reject) =>
-        client.stub.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
+        client.#stub.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
     } catch {
       client.close();
       throw new GatewayUnavailableError(
@@ -294,12 +333,27 @@ export class Client {
     return client;
   }
 
+  /** Closes the connection; calls still running end with CancelledError. */
   close(): void {
-    this.stub.close();
+    this.#closed = true;
+    for (const call of this.#active) call.cancel();
+    this.#stub.close();
+  }
+
+  // Tracks a call until it ends, for close().
+  #track(call: grpc.Call): void {
+    this.#active.add(call);
+    call.on("status", () => this.#active.delete(call)); // every end, cancel included
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) {
+      throw new CancelledError("the client is closed", { code: grpc.status.CANCELLED });
+    }
   }
 
   async listCountries(options: CallOptions = {}): Promise<Country[]> {
-    const r = await this.unary("ListCountries", {}, this.listTimeoutMs, options.signal);
+    const r = await this.unary("ListCountries", {}, this.#listTimeoutMs, options.signal);
     return r.countries.map((c: { code: string; name: string; dial_prefix: string }) => ({
       code: c.code,
       name: c.name,
@@ -308,7 +362,7 @@ export class Client {
   }
 
   async listServices(options: CallOptions = {}): Promise<string[]> {
-    const r = await this.unary("ListServices", {}, this.listTimeoutMs, options.signal);
+    const r = await this.unary("ListServices", {}, this.#listTimeoutMs, options.signal);
     return [...r.services];
   }
 
@@ -319,7 +373,8 @@ export class Client {
     const fallbacks = options.fallbackCountries ?? [];
     if (!Array.isArray(fallbacks)) throw invalid("fallbackCountries", "must be an array", "fallback_countries");
     const maxWaitMs = checkMs(options.maxWaitMs, "maxWaitMs", "max_wait") ?? 0;
-    const deadlineMs = checkMs(options.deadlineMs, "deadlineMs", "deadline") ?? maxWaitMs + ACQUIRE_MARGIN_MS;
+    // 0, like absent: the default.
+    const deadlineMs = checkMs(options.deadlineMs, "deadlineMs", "deadline") || maxWaitMs + ACQUIRE_MARGIN_MS;
     const request = {
       country: checkString(country, "country"),
       service: checkString(service, "service"),
@@ -354,15 +409,20 @@ export class Client {
     };
     if (timeoutMs) request.timeout = duration(timeoutMs);
     if (options.receivedAfter !== undefined) {
-      if (!(options.receivedAfter instanceof Date) || Number.isNaN(options.receivedAfter.getTime())) {
-        throw invalid("receivedAfter", "must be a valid Date", "received_after");
+      const at = options.receivedAfter instanceof Date ? options.receivedAfter.getTime() : NaN;
+      if (Number.isNaN(at) || at < EARLIEST_TIMESTAMP_MS || at > LATEST_TIMESTAMP_MS) {
+        throw invalid("receivedAfter", "must be a valid Date between the years 1 and 9999",
+                      "received_after");
       }
       request.received_after = timestamp(options.receivedAfter);
     }
-    if (options.signal?.aborted) throw cancelledError();
+    const signal = checkSignal(options.signal);
+    this.#checkOpen();
+    if (signal?.aborted) throw cancelledError();
     const deadline = Date.now() + (timeoutMs || DEFAULT_AWAIT_MS) + STREAM_MARGIN_MS;
-    const call = this.stub.AwaitCode(request, this.metadata, { deadline });
-    return new CodeStream(call, this.address, options.signal);
+    const call = this.#stub.AwaitCode(request, this.#metadata, { deadline });
+    this.#track(call);
+    return new CodeStream(call, this.address, signal);
   }
 
   /** The first code; rejects with the typed error (timeout, expiry, ...). */
@@ -392,20 +452,25 @@ export class Client {
   }
 
   // Any: proto-loader's objects are untyped at this level; the public methods type them.
-  private unary(method: "ListCountries" | "ListServices" | "AcquireNumber", request: object,
-                timeoutMs: number, signal?: AbortSignal): Promise<any> {
-    if (signal?.aborted) return Promise.reject(cancelledError());
+  private async unary(method: "ListCountries" | "ListServices" | "AcquireNumber",
+                      request: object, timeoutMs: number, signalOption?: unknown): Promise<any> {
+    const signal = checkSignal(signalOption);
+    this.#checkOpen();
+    if (signal?.aborted) throw cancelledError();
     return new Promise((resolve, reject) => {
       const onAbort = () => call.cancel();
-      const call = (this.stub[method] as Function).call(
-        this.stub, request, this.metadata, { deadline: Date.now() + timeoutMs },
+      const call = (this.#stub[method] as Function).call(
+        this.#stub, request, this.#metadata, { deadline: Date.now() + timeoutMs },
         (err: grpc.ServiceError | null, response: unknown) => {
           signal?.removeEventListener("abort", onAbort);
           if (!err) resolve(response);
-          else if (err.code === grpc.status.CANCELLED && signal?.aborted) reject(cancelledError());
+          else if (err.code === grpc.status.CANCELLED && (signal?.aborted || this.#closed)) {
+            reject(cancelledError());
+          }
           else reject(fromCallFailure(err, this.address));
         },
       ) as grpc.ClientUnaryCall;
+      this.#track(call);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

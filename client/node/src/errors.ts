@@ -210,38 +210,43 @@ export function fromCallFailure(failure: CallFailure, address: string,
   const badFields: BadField[] = [];
   const metadata: Record<string, string> = {};
   const raw = failure.metadata?.get("grpc-status-details-bin")[0];
+  let details: AnyMessage[] = [];
   if (raw instanceof Buffer) {
     try {
-      const status = rpcType("google.rpc.Status").decode(raw) as unknown as {
-        details: AnyMessage[];
-      };
-      for (const any of status.details ?? []) {
-        const name = any.type_url.slice(any.type_url.lastIndexOf("/") + 1);
-        if (name === "google.rpc.ErrorInfo") {
-          const info = rpcType(name).decode(any.value) as unknown as {
-            reason: string; domain: string; metadata: Record<string, string>;
-          };
-          if (info.domain !== ERROR_DOMAIN) continue;
-          reason = info.reason;
-          Object.assign(metadata, info.metadata ?? {});
-        } else if (name === "google.rpc.RetryInfo") {
-          const retry = rpcType(name).decode(any.value) as unknown as {
-            retry_delay?: { seconds?: number | { toNumber(): number }; nanos?: number };
-          };
-          const s = retry.retry_delay?.seconds ?? 0;
-          retryDelayMs = (typeof s === "number" ? s : s.toNumber()) * 1000 +
-                         Math.round((retry.retry_delay?.nanos ?? 0) / 1e6);
-        } else if (name === "google.rpc.BadRequest") {
-          const bad = rpcType(name).decode(any.value) as unknown as {
-            field_violations?: { field: string; description: string }[];
-          };
-          for (const v of bad.field_violations ?? []) {
-            badFields.push({ field: v.field, description: v.description });
-          }
+      details = (rpcType("google.rpc.Status").decode(raw) as unknown as { details?: AnyMessage[] })
+        .details ?? [];
+    } catch {
+      // Unreadable details: the status code decides, as without them.
+    }
+  }
+  // Each detail on its own: one unreadable detail does not hide the others.
+  for (const any of details) {
+    try {
+      const name = any.type_url.slice(any.type_url.lastIndexOf("/") + 1);
+      if (name === "google.rpc.ErrorInfo") {
+        const info = rpcType(name).decode(any.value) as unknown as {
+          reason: string; domain: string; metadata: Record<string, string>;
+        };
+        if (info.domain !== ERROR_DOMAIN) continue;
+        reason = info.reason;
+        Object.assign(metadata, info.metadata ?? {});
+      } else if (name === "google.rpc.RetryInfo") {
+        const retry = rpcType(name).decode(any.value) as unknown as {
+          retry_delay?: { seconds?: number | { toNumber(): number }; nanos?: number };
+        };
+        const s = retry.retry_delay?.seconds ?? 0;
+        retryDelayMs = (typeof s === "number" ? s : s.toNumber()) * 1000 +
+                       Math.round((retry.retry_delay?.nanos ?? 0) / 1e6);
+      } else if (name === "google.rpc.BadRequest") {
+        const bad = rpcType(name).decode(any.value) as unknown as {
+          field_violations?: { field: string; description: string }[];
+        };
+        for (const v of bad.field_violations ?? []) {
+          badFields.push({ field: v.field, description: v.description });
         }
       }
     } catch {
-      // Unreadable details: the status code decides, as without them.
+      // This detail is unreadable; the others still count.
     }
   }
   if (reason === undefined) {

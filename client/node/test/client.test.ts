@@ -2,7 +2,11 @@
 // ISMSCODE_HARNESS_ADDR (with ISMSCODE_MOCK_URL) or one that useHarness() starts.
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
+import * as path from "node:path";
 import { test } from "node:test";
+import { inspect } from "node:util";
+import { Metadata } from "@grpc/grpc-js";
+import * as protobuf from "protobufjs";
 import {
   CancelledError,
   Client,
@@ -16,6 +20,7 @@ import {
   RateLimitExceededError,
   createMockAccount,
   errorClass,
+  fromCallFailure,
   newRequestId,
   type Heartbeat,
 } from "ismscode-harness";
@@ -210,4 +215,54 @@ test("a failing helper names the call and the reason, and keeps the typed error"
   await assert.rejects(h.awaitCode(number, { timeoutMs: 500, codePattern: NEVER }), (e: unknown) =>
     e instanceof Error && e.message.includes(`awaitCode(${number.phone}) failed: CODE_WAIT_TIMEOUT`) &&
     e.message.includes("last heartbeat"));
+});
+
+test("close() ends the waits still running, and later calls reject", async (t) => {
+  const h = await harness.forTest(t);
+  const client = new Client({ address: h.client.address, callerKey: h.account,
+                              useEnvironment: !harness.session.startedHere });
+  const number = await client.acquire("US", "whatsapp");
+  const wait = client.awaitCode(number.id, { timeoutMs: 60_000, codePattern: NEVER,
+                                             onHeartbeat: () => client.close() });
+  await assert.rejects(wait, CancelledError);
+  await assert.rejects(client.listServices(), (e: unknown) =>
+    e instanceof CancelledError && e.message.includes("the client is closed"));
+});
+
+test("secrets never reach an error message or util.inspect", async () => {
+  for (const options of [{ token: "s3cret-token\r\n" }, { callerKey: "s3cret-kéy" }]) {
+    assert.throws(() => new Client({ ...options, useEnvironment: false }), (e: unknown) =>
+      e instanceof InvalidArgumentError && !e.message.includes("s3cret"));
+  }
+  const client = new Client({ address: "127.0.0.1:1", token: "s3cret-token", callerKey: "s3cret-key",
+                              useEnvironment: false });
+  assert.doesNotMatch(inspect(client, { depth: 10, showHidden: true }), /s3cret/);
+  client.close();
+});
+
+test("a signal that is no AbortSignal and a date out of range are invalid arguments", async () => {
+  const client = new Client({ address: "127.0.0.1:1", useEnvironment: false });
+  const notASignal = {} as AbortSignal;
+  await assert.rejects(client.acquire("US", "whatsapp", { signal: notASignal }), InvalidArgumentError);
+  assert.throws(() => client.stream("num_1", { signal: notASignal }), InvalidArgumentError);
+  assert.throws(() => client.stream("num_1", { receivedAfter: new Date(8.64e15) }), (e: unknown) =>
+    e instanceof InvalidArgumentError && e.badFields[0].field === "received_after");
+  client.close();
+});
+
+test("one unreadable error detail does not hide the others", () => {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => path.join(__dirname, "..", "proto", target);
+  root.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"], { keepCase: true });
+  const info = root.lookupType("google.rpc.ErrorInfo").encode({
+    reason: "NO_NUMBERS_AVAILABLE", domain: "ismscode.harness", metadata: { country: "US" } }).finish();
+  const status = root.lookupType("google.rpc.Status").encode({ code: 8, message: "out", details: [
+    { type_url: "type.googleapis.com/google.rpc.BadRequest", value: Buffer.from([0xff, 0xff, 0xff]) },
+    { type_url: "type.googleapis.com/google.rpc.ErrorInfo", value: info },
+  ] }).finish();
+  const metadata = new Metadata();
+  metadata.set("grpc-status-details-bin", Buffer.from(status));
+  const e = fromCallFailure({ code: 8, details: "out", metadata }, "127.0.0.1:1");
+  assert.ok(e instanceof NoNumbersAvailableError);
+  assert.deepEqual(e.metadata, { country: "US" });
 });
