@@ -5,6 +5,7 @@
 
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -78,6 +79,19 @@ TEST(ClientConnect, AnUnreadableCaFileIsInvalidArgument) {
   EXPECT_NE(client.error().message.find("/nonexistent/ca.pem"), std::string::npos);
 }
 
+TEST(ClientConnect, SecretsThatAreNotPrintableAsciiAreRefusedWithoutQuotingThem) {
+  for (ClientOptions options : {ClientOptions{.token = "s3cret-token\r\n"},
+                                ClientOptions{.caller_key = "s3cret-k\xc3\xa9y"}}) {
+    options.use_environment = false;
+    options.connect_timeout = 0ms;
+    auto client = Client::Connect(options);
+    ASSERT_FALSE(client.ok());
+    EXPECT_EQ(client.error().reason, Reason::kInvalidArgument);
+    EXPECT_EQ(client.error().ToString().find("s3cret"), std::string::npos)
+        << client.error().ToString();
+  }
+}
+
 TEST(ClientConnect, AddressComesFromTheEnvironmentUnlessGiven) {
   setenv("ISMSCODE_HARNESS_ADDR", "127.0.0.1:1", 1);
   auto from_env = Client::Connect({.connect_timeout = 0ms});
@@ -120,6 +134,25 @@ TEST_F(ClientEdge, RequestIdIsGeneratedAndReplayable) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->replayed);
   EXPECT_EQ(again->id, first->id);
+}
+
+TEST_F(ClientEdge, AnUpstreamTimeoutCarriesTheRequestIdToRepeatWith) {
+  if (mock_url().empty()) GTEST_SKIP() << "no mock behind this gateway";
+  httplib::Client mock(mock_url());
+  auto fault = mock.Post("/_mock/v1/faults",
+                         R"({"kind": "reset", "endpoint": "numbers.request", "key": ")" +
+                             account_key() + R"(", "count": 1, "phase": "after"})",
+                         "application/json");
+  ASSERT_TRUE(fault && fault->status == 201);
+  auto lost = client().Acquire({.country = "US", .service = "whatsapp"});
+  ASSERT_FALSE(lost.ok());
+  ASSERT_EQ(lost.error().reason, Reason::kUpstreamTimeout) << lost.error().ToString();
+  EXPECT_EQ(lost.error().request_id.rfind("req-", 0), 0u);
+  auto again = client().Acquire(
+      {.country = "US", .service = "whatsapp", .request_id = lost.error().request_id});
+  // The repeat never buys again: the outcome stays unknown.
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().reason, Reason::kUpstreamTimeout);
 }
 
 TEST_F(ClientEdge, CancellationFromAnotherThreadEndsTheWait) {

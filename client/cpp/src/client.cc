@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -269,6 +270,18 @@ Result<Client> Client::Connect(ClientOptions options) {
     if (options.caller_key.empty()) options.caller_key = Env("ISMSCODE_HARNESS_CALLER_KEY");
   }
   if (options.address.empty()) options.address = kDefaultAddress;
+  // gRPC refuses other metadata bytes, and its error would quote the secret: the error
+  // here names the field, never the value.
+  for (const auto& [value, field] :
+       {std::pair<const std::string*, const char*>{&options.token, "token"},
+        {&options.caller_key, "caller_key"}}) {
+    if (std::any_of(value->begin(), value->end(), [](char c) { return c < 0x20 || c > 0x7e; })) {
+      Error e = LocalError(Reason::kInvalidArgument, 3,
+                           std::string(field) + " must be printable ASCII (no line breaks)");
+      e.bad_fields.push_back({field, "must be printable ASCII"});
+      return e;
+    }
+  }
 
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (!options.tls_ca_file.empty()) {
@@ -346,7 +359,11 @@ Result<Number> Client::Acquire(const AcquireRequest& request) const {
                               : max_wait + std::chrono::milliseconds(kAcquireDeadlineMargin));
   pb::AcquireNumberResponse response;
   grpc::Status status = impl_->stub->AcquireNumber(&context, r, &response);
-  if (!status.ok()) return ErrorFrom(status, address());
+  if (!status.ok()) {
+    Error e = ErrorFrom(status, address());
+    e.request_id = request_id;
+    return e;
+  }
   const pb::PhoneNumber& n = response.number();
   return Number{n.id(),
                 n.phone(),

@@ -111,7 +111,14 @@ func TestMain(m *testing.M) {
 		code = m.Run()
 	}
 	in.Close() // stops the mock and gateways
-	cmd.Wait()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
 	os.Exit(code)
 }
 
@@ -480,7 +487,7 @@ func (r *runner) await(client *harness.Client, step object, where string) (inter
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	fired, cancelled := 0, false
-	codes := []interface{}{}
+	received := []interface{}{}
 	// A hook that never ran means the case checked less than it says.
 	defer func() {
 		if fired != len(during) {
@@ -523,15 +530,16 @@ func (r *runner) await(client *harness.Client, step object, where string) (inter
 				cancelled = true
 			}
 		case *harness.Code: // read on to the stream's end, as C++
-			codes = append(codes, object{"code": e.Code, "raw_match": e.RawMatch, "from": e.Sms.From,
+			received = append(received, object{"code": e.Code, "raw_match": e.RawMatch, "from": e.Sms.From,
 				"text": e.Sms.Text, "received_at": rfc3339(e.Sms.ReceivedAt)})
 		}
 	}
 	if follow {
-		return object{"codes": codes}, nil
+		return object{"codes": received}, nil
 	}
-	if len(codes) == 0 {
-		return nil, &harness.Error{Reason: harness.ReasonUnknown, Message: "the stream ended without a code"}
+	if len(received) == 0 {
+		return nil, &harness.Error{Reason: harness.ReasonUnknown, Code: codes.Unknown,
+			Message: "the stream ended without a code"}
 	}
-	return codes[0], nil
+	return received[0], nil
 }

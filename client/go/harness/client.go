@@ -19,6 +19,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/ismscode/ismscode-harness/client/go/internal/pb"
@@ -88,6 +89,7 @@ type Client struct {
 	stub        pb.VerificationServiceClient
 	md          metadata.MD
 	listTimeout time.Duration
+	closeOnce   sync.Once
 }
 
 // NewRequestID is a fresh idempotency key: "req-" and 32 random hex digits.
@@ -138,6 +140,16 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if callerKey == "" {
 		callerKey = env("ISMSCODE_HARNESS_CALLER_KEY")
 	}
+	// gRPC refuses other metadata bytes, and its error would quote the secret.
+	for _, secret := range []struct{ value, option, field string }{
+		{token, "Token", "token"}, {callerKey, "CallerKey", "caller_key"}} {
+		for _, ch := range []byte(secret.value) {
+			if ch < 0x20 || ch > 0x7e {
+				return nil, invalidArgument(secret.option, "must be printable ASCII (no line breaks)",
+					secret.field)
+			}
+		}
+	}
 	if token != "" {
 		c.md.Set("authorization", "Bearer "+token)
 	}
@@ -169,17 +181,19 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		var cancel context.CancelFunc
 		dialCtx, cancel = context.WithTimeout(ctx, connect)
 		defer cancel()
-		dialOpts = append(dialOpts, grpc.WithBlock())
+		// Blocks, and a refused TLS handshake then says so, not only "timed out".
+		dialOpts = append(dialOpts, grpc.WithReturnConnectionError())
 	}
 	conn, err := grpc.DialContext(dialCtx, c.address, dialOpts...)
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
 			return nil, &Error{Reason: ReasonCancelled, Code: codes.Canceled,
-				Message: "the dial was cancelled: " + ctx.Err().Error()}
+				Message: "the dial was cancelled"}
 		}
+		// The caller's deadline or ConnectTimeout: either way the gateway did not answer.
 		return nil, &Error{Reason: ReasonGatewayUnavailable, Code: codes.Unavailable,
-			Message: fmt.Sprintf("cannot reach the gateway at %s within %v: start it (scripts/run) "+
-				"or set ISMSCODE_HARNESS_ADDR", c.address, connect)}
+			Message: fmt.Sprintf("cannot reach the gateway at %s within %v (%v): start it "+
+				"(scripts/run) or set ISMSCODE_HARNESS_ADDR", c.address, connect, err)}
 	}
 	c.conn = conn
 	c.stub = pb.NewVerificationServiceClient(conn)
@@ -189,8 +203,12 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 // Address is the gateway's HOST:PORT.
 func (c *Client) Address() string { return c.address }
 
-// Close ends the connection; calls still running fail with CANCELLED.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close ends the connection; calls still running fail with CANCELLED. Closing again
+// does nothing.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { c.conn.Close() })
+	return nil
+}
 
 func (c *Client) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	ctx = metadata.NewOutgoingContext(ctx, c.md)
@@ -198,7 +216,7 @@ func (c *Client) callContext(ctx context.Context, timeout time.Duration) (contex
 }
 
 // failure is the typed error of a failed call; a context the caller cancelled is CANCELLED.
-func (c *Client) failure(ctx context.Context, err error, last *Heartbeat) error {
+func (c *Client) failure(ctx context.Context, err error, last *Heartbeat) *Error {
 	e := fromRPC(err, c.address, last)
 	if e.Code == codes.Canceled && errors.Is(ctx.Err(), context.Canceled) {
 		e.Reason = ReasonCancelled
@@ -258,7 +276,9 @@ func (c *Client) Acquire(ctx context.Context, country, service string, opts Acqu
 	defer cancel()
 	r, err := c.stub.AcquireNumber(callCtx, request)
 	if err != nil {
-		return nil, c.failure(ctx, err, nil)
+		e := c.failure(ctx, err, nil)
+		e.RequestID = request.RequestId
+		return nil, e
 	}
 	n := r.GetNumber()
 	return &Number{ID: n.GetId(), Phone: n.GetPhone(), Country: n.GetCountry(),
@@ -299,6 +319,10 @@ func (c *Client) Stream(ctx context.Context, numberID string, opts AwaitOptions)
 	}
 	if !opts.ReceivedAfter.IsZero() {
 		request.ReceivedAfter = timestamppb.New(opts.ReceivedAfter)
+		if request.ReceivedAfter.CheckValid() != nil {
+			return nil, invalidArgument("ReceivedAfter", "must be between the years 1 and 9999",
+				"received_after")
+		}
 	}
 	if timeout == 0 {
 		timeout = defaultAwait

@@ -353,3 +353,69 @@ func TestAFailingHelperNamesTheCallAndTheReason(t *testing.T) {
 		t.Errorf("message %q", message)
 	}
 }
+
+func TestSecretsThatAreNotPrintableASCIIAreRefusedWithoutQuotingThem(t *testing.T) {
+	for _, options := range []harness.Options{{Token: "s3cret-token\r\n"}, {CallerKey: "s3cret-k\u00e9y"}} {
+		options.IgnoreEnvironment, options.ConnectTimeout = true, -1
+		_, err := harness.Dial(context.Background(), options)
+		if e := asError(t, err, harness.ReasonInvalidArgument); strings.Contains(e.Error(), "s3cret") {
+			t.Errorf("the error quotes the secret: %v", e)
+		}
+	}
+}
+
+func TestDialErrorsNameTheAddressAndCloseTwiceIsHarmless(t *testing.T) {
+	address := fmt.Sprintf("127.0.0.1:%d", portNobodyListensOn(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := harness.Dial(ctx, harness.Options{Address: address, IgnoreEnvironment: true})
+	if e := asError(t, err, harness.ReasonGatewayUnavailable); !strings.Contains(e.Message, address) {
+		t.Errorf("the message does not name %s: %v", address, e)
+	}
+	client := harnesstest.Client(t)
+	number := harnesstest.Acquire(t, "US", "whatsapp")
+	_, err = client.AwaitCode(context.Background(), number.ID,
+		harness.AwaitOptions{ReceivedAfter: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if e := asError(t, err, harness.ReasonInvalidArgument); e.BadFields[0].Field != "received_after" {
+		t.Errorf("bad fields %v", e.BadFields)
+	}
+	lazy, _ := harness.Dial(context.Background(), harness.Options{Address: address, ConnectTimeout: -1})
+	if lazy.Close() != nil || lazy.Close() != nil {
+		t.Error("Close returned an error")
+	}
+}
+
+func TestAnUpstreamTimeoutCarriesTheRequestIDToRepeatWith(t *testing.T) {
+	h := harnesstest.For(t)
+	if h.MockURL == "" {
+		t.Skip("no mock behind this gateway")
+	}
+	addFault(t, h.MockURL, map[string]interface{}{"kind": "reset", "endpoint": "numbers.request",
+		"key": h.Account, "count": 1, "phase": "after"})
+	_, err := h.Client.Acquire(context.Background(), "US", "whatsapp", harness.AcquireOptions{})
+	lost := asError(t, err, harness.ReasonUpstreamTimeout)
+	if !strings.HasPrefix(lost.RequestID, "req-") {
+		t.Fatalf("no request id: %+v", lost)
+	}
+	// The repeat never buys again: the outcome stays unknown.
+	_, err = h.Client.Acquire(context.Background(), "US", "whatsapp", harness.AcquireOptions{RequestID: lost.RequestID})
+	asError(t, err, harness.ReasonUpstreamTimeout)
+}
+
+func TestForFromManyGoroutinesIsOneHarness(t *testing.T) {
+	var wg sync.WaitGroup
+	got := make([]*harnesstest.Harness, 8)
+	for i := range got {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			got[i] = harnesstest.For(t)
+		}(i)
+	}
+	wg.Wait()
+	for _, h := range got[1:] {
+		if h != got[0] {
+			t.Fatal("For(t) from concurrent goroutines gave different harnesses")
+		}
+	}
+}

@@ -61,6 +61,9 @@ type Error struct {
 	BadFields     []BadField
 	Metadata      map[string]string // the ErrorInfo metadata (e.g. country, service)
 	LastHeartbeat *Heartbeat        // the last progress report of a wait that failed
+	// Acquire: the request id it sent (generated when none was given). After
+	// UPSTREAM_TIMEOUT, repeat with it: nothing is bought twice.
+	RequestID string
 }
 
 // Error reads "NO_NUMBERS_AVAILABLE (ResourceExhausted): ... [country=US] [last

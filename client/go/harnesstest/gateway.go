@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -62,6 +63,8 @@ type Gateway struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	release chan struct{}
+	logMu   sync.Mutex
+	log     []string // its last lines
 }
 
 // StartGateway starts ismscode-gateway with its bundled mock (scenario, default ci-fast)
@@ -81,13 +84,13 @@ func StartGateway(scenario string, extraArgs ...string) (*Gateway, error) {
 		"--no-call-logs"}, extraArgs...)
 	g := &Gateway{cmd: exec.Command(binary, args...), exited: make(chan struct{}),
 		release: make(chan struct{})}
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	dieWithParent(g.cmd)
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
-	// The kernel sends Pdeathsig when the *thread* that started the child ends, so it is
-	// started from a locked thread that lives until Stop.
+	// The kernel sends the death signal when the *thread* that started the child ends, so
+	// it is started from a locked thread that lives until Stop.
 	started := make(chan error)
 	go func() {
 		runtime.LockOSThread()
@@ -101,20 +104,20 @@ func StartGateway(scenario string, extraArgs ...string) (*Gateway, error) {
 
 	type ready struct{ address, mock string }
 	readyc := make(chan ready, 1)
-	var log []string
 	logDone := make(chan struct{})
 	go func() {
-		// Read stderr to its end, so the gateway never blocks on a full pipe.
+		// Read stderr to its end, so the gateway never blocks on a full pipe, keeping its
+		// last lines for the error when it fails to start or dies early.
 		defer close(logDone)
 		lines := bufio.NewScanner(stderr)
 		lines.Buffer(make([]byte, 64*1024), 1024*1024)
 		var mock string
 		announced := false
 		for lines.Scan() {
+			g.keep(lines.Text())
 			if announced {
 				continue
 			}
-			log = append(log, lines.Text())
 			var entry struct {
 				Msg  string `json:"msg"`
 				Mock string `json:"mock"`
@@ -131,7 +134,7 @@ func StartGateway(scenario string, extraArgs ...string) (*Gateway, error) {
 				readyc <- ready{fmt.Sprintf("127.0.0.1:%d", entry.Port), mock}
 			}
 		}
-		io.Copy(io.Discard, stderr)
+		io.Copy(io.Discard, stderr) // a line too long for the scanner
 	}()
 	go func() {
 		<-logDone
@@ -145,24 +148,37 @@ func StartGateway(scenario string, extraArgs ...string) (*Gateway, error) {
 		return g, nil
 	case <-g.exited:
 		close(g.release)
-		return nil, fmt.Errorf("harnesstest: the gateway exited before listening:\n%s", tail(log))
+		return nil, fmt.Errorf("harnesstest: the gateway exited before listening:\n%s", g.tail())
 	case <-time.After(startTimeout):
 		g.Stop()
-		return nil, fmt.Errorf("harnesstest: the gateway did not listen within %v:\n%s", startTimeout, tail(log))
+		return nil, fmt.Errorf("harnesstest: the gateway did not listen within %v:\n%s", startTimeout, g.tail())
 	}
 }
 
-func tail(lines []string) string {
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
+func (g *Gateway) keep(line string) {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
+	g.log = append(g.log, line)
+	if len(g.log) > 50 {
+		g.log = g.log[len(g.log)-50:]
 	}
-	return strings.Join(lines, "\n")
 }
 
-// Stop stops the gateway: SIGTERM, then SIGKILL after 10 s.
-func (g *Gateway) Stop() {
+func (g *Gateway) tail() string {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
+	return strings.Join(g.log, "\n")
+}
+
+// Stop stops the gateway: SIGTERM, then SIGKILL after 10 s. When it had died on its own
+// it says so, with its last lines (the tests' GATEWAY_UNAVAILABLE errors then have a
+// cause); otherwise it returns "".
+func (g *Gateway) Stop() string {
+	died := ""
 	select {
 	case <-g.exited:
+		died = fmt.Sprintf("harnesstest: the gateway exited early (%v); its last lines:\n%s",
+			g.cmd.ProcessState, g.tail())
 	default:
 		g.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -177,6 +193,7 @@ func (g *Gateway) Stop() {
 	default:
 		close(g.release)
 	}
+	return died
 }
 
 // CreateMockAccount makes a fresh account on the mock (its control API at

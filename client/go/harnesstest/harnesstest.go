@@ -66,14 +66,17 @@ func CurrentSession(t testing.TB) *Session {
 func Run(m *testing.M) int {
 	code := m.Run()
 	if session != nil && session.gateway != nil {
-		session.gateway.Stop()
+		if died := session.gateway.Stop(); died != "" {
+			fmt.Fprintln(os.Stderr, died)
+		}
 	}
 	return code
 }
 
 // Harness is one test's: its own mock account (where there is a mock) and a client using
 // it as its caller key. Its Acquire and AwaitCode fail the test (t.Fatalf) with the
-// reason, the message and the last heartbeat.
+// reason, the message and the last heartbeat, so, like t.Fatalf, they belong on the
+// test's own goroutine; elsewhere use Client, which returns errors.
 type Harness struct {
 	t       testing.TB
 	Client  *harness.Client
@@ -81,46 +84,62 @@ type Harness struct {
 	MockURL string
 }
 
+// perTest holds each running test's Harness; an entry's once makes concurrent first
+// calls for one test share one account and client.
+type entry struct {
+	once sync.Once
+	h    *Harness
+	err  error
+}
+
 var (
 	perTestMu sync.Mutex
-	perTest   = map[testing.TB]*Harness{}
+	perTest   = map[testing.TB]*entry{}
 )
 
 // For is t's Harness, made on first use and closed when t ends.
 func For(t testing.TB) *Harness {
 	t.Helper()
 	perTestMu.Lock()
-	h, ok := perTest[t]
-	perTestMu.Unlock()
-	if ok {
-		return h
+	e, ok := perTest[t]
+	if !ok {
+		e = &entry{}
+		perTest[t] = e
+		t.Cleanup(func() {
+			perTestMu.Lock()
+			delete(perTest, t)
+			perTestMu.Unlock()
+			if e.h != nil {
+				e.h.Client.Close()
+			}
+		})
 	}
+	perTestMu.Unlock()
+	e.once.Do(func() { e.h, e.err = open(t) })
+	if e.err != nil {
+		t.Fatalf("harnesstest: %v", e.err)
+	}
+	return e.h
+}
+
+func open(t testing.TB) (*Harness, error) {
 	s := CurrentSession(t)
-	h = &Harness{t: t, MockURL: s.MockURL}
+	h := &Harness{t: t, MockURL: s.MockURL}
 	ctx := context.Background()
 	if s.MockURL != "" {
 		account, err := CreateMockAccount(ctx, s.MockURL)
 		if err != nil {
-			t.Fatalf("harnesstest: %v", err)
+			return nil, err
 		}
 		h.Account = account
 	}
 	client, err := harness.Dial(ctx, harness.Options{Address: s.Address, CallerKey: h.Account,
 		IgnoreEnvironment: s.StartedHere})
 	if err != nil {
-		t.Fatalf("harnesstest: %v", err)
+		return nil, err
 	}
 	h.Client = client
-	perTestMu.Lock()
-	perTest[t] = h
-	perTestMu.Unlock()
-	t.Cleanup(func() {
-		perTestMu.Lock()
-		delete(perTest, t)
-		perTestMu.Unlock()
-		client.Close()
-	})
-	return h
+	return h, nil
 }
 
 func first[T any](options []T) T {

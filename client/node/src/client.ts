@@ -382,7 +382,13 @@ export class Client {
       request_id: checkString(options.requestId, "requestId", "request_id") || newRequestId(),
       max_wait: maxWaitMs > 0 ? duration(maxWaitMs) : null,
     };
-    const r = await this.unary("AcquireNumber", request, deadlineMs, options.signal);
+    let r;
+    try {
+      r = await this.unary("AcquireNumber", request, deadlineMs, options.signal);
+    } catch (e) {
+      if (e instanceof HarnessError) e.requestId = request.request_id;
+      throw e;
+    }
     const n = r.number ?? {};
     return {
       id: n.id,

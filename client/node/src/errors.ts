@@ -39,6 +39,9 @@ export class HarnessError extends Error {
   readonly metadata: Record<string, string>;
   /** The last progress report of the wait that failed. */
   readonly lastHeartbeat?: Heartbeat;
+  /** acquire(): the request id it sent (generated when none was given). After
+   * UpstreamTimeoutError, repeat with it: nothing is bought twice. */
+  requestId?: string;
 
   constructor(detail: string, details: HarnessErrorDetails = {}) {
     const code = details.code ?? Status.UNKNOWN;

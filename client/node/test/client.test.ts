@@ -18,6 +18,7 @@ import {
   NoNumbersAvailableError,
   NumberNotFoundError,
   RateLimitExceededError,
+  UpstreamTimeoutError,
   createMockAccount,
   errorClass,
   fromCallFailure,
@@ -265,4 +266,17 @@ test("one unreadable error detail does not hide the others", () => {
   const e = fromCallFailure({ code: 8, details: "out", metadata }, "127.0.0.1:1");
   assert.ok(e instanceof NoNumbersAvailableError);
   assert.deepEqual(e.metadata, { country: "US" });
+});
+
+test("an upstream timeout carries the request id to repeat with", async (t) => {
+  const h = await harness.forTest(t);
+  if (!h.mockUrl) return t.skip("no mock behind this gateway");
+  await addFault(h.mockUrl, { kind: "reset", endpoint: "numbers.request", key: h.account,
+                              count: 1, phase: "after" });
+  const lost = await h.client.acquire("US", "whatsapp").then(() => undefined, (e: unknown) => e);
+  assert.ok(lost instanceof UpstreamTimeoutError, String(lost));
+  assert.match(lost.requestId ?? "", /^req-/);
+  // The repeat never buys again: the outcome stays unknown.
+  await assert.rejects(h.client.acquire("US", "whatsapp", { requestId: lost.requestId }),
+                       UpstreamTimeoutError);
 });

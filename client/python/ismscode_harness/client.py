@@ -111,6 +111,13 @@ class Client:
         token = token or env.get("ISMSCODE_HARNESS_TOKEN", "")
         tls_ca_file = tls_ca_file or env.get("ISMSCODE_HARNESS_CA", "")
         caller_key = caller_key or env.get("ISMSCODE_HARNESS_CALLER_KEY", "")
+        # gRPC refuses other metadata bytes, and its error would quote the secret.
+        for name, value in (("token", token), ("caller_key", caller_key)):
+            if any(not " " <= ch <= "~" for ch in value):
+                raise errors.InvalidArgument(
+                    f"{name} must be printable ASCII (no line breaks)",
+                    code=grpc.StatusCode.INVALID_ARGUMENT,
+                    bad_fields=[errors.BadField(name, "must be printable ASCII")])
         self._metadata: List[tuple] = []
         if token:
             self._metadata.append(("authorization", "Bearer " + token))
@@ -177,7 +184,11 @@ class Client:
                                           request_id=request_id or new_request_id())
         if max_wait_d > timedelta(0):
             request.max_wait.FromTimedelta(max_wait_d)
-        r = self._unary(self._stub.AcquireNumber, request, deadline_d.total_seconds())
+        try:
+            r = self._unary(self._stub.AcquireNumber, request, deadline_d.total_seconds())
+        except errors.HarnessError as e:
+            e.request_id = request.request_id
+            raise
         n = r.number
         return Number(n.id, n.phone, n.country, n.service, _time(n.expires_at), r.attempts,
                       r.replayed, request.request_id)

@@ -45,6 +45,9 @@ class HarnessError(Exception):
         self.bad_fields = bad_fields or []
         self.metadata = metadata or {}
         self.last_heartbeat = last_heartbeat
+        # acquire(): the request id it sent (generated when none was given). After
+        # UpstreamTimeout, repeat with it: nothing is bought twice.
+        self.request_id: Optional[str] = None
 
     def __str__(self) -> str:
         text = f"{self.reason} ({self.code.name}): {self.message}"

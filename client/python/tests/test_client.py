@@ -1,5 +1,7 @@
 """The Python client at its edges, against the session's gateway (the plugin's)."""
+import json
 import socket
+import urllib.request
 from datetime import timedelta
 
 import grpc
@@ -118,3 +120,27 @@ def test_a_failing_helper_names_the_reason(harness):
     with pytest.raises(pytest.fail.Exception) as e:
         harness.acquire("US", "no-such-service")
     assert "INVALID_SERVICE" in str(e.value)
+
+
+def test_secrets_that_are_not_printable_ascii_are_refused_without_quoting_them():
+    for options in ({"token": "s3cret-token\r\n"}, {"caller_key": "s3cret-k\u00e9y"}):
+        with pytest.raises(errors.InvalidArgument) as e:
+            Client("127.0.0.1:1", connect_timeout=0, use_environment=False, **options)
+        assert "s3cret" not in str(e.value)
+
+
+def test_an_upstream_timeout_carries_the_request_id_to_repeat_with(harness_client,
+                                                                     harness_session,
+                                                                     harness_account):
+    if harness_session.mock_url is None:
+        pytest.skip("no mock behind this gateway")
+    fault = json.dumps({"kind": "reset", "endpoint": "numbers.request", "key": harness_account,
+                        "count": 1, "phase": "after"}).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        harness_session.mock_url + "/_mock/v1/faults", data=fault, method="POST",
+        headers={"Content-Type": "application/json"}), timeout=30)
+    with pytest.raises(errors.UpstreamTimeout) as lost:
+        harness_client.acquire("US", "whatsapp")
+    assert lost.value.request_id and lost.value.request_id.startswith("req-")
+    with pytest.raises(errors.UpstreamTimeout):  # the repeat never buys again
+        harness_client.acquire("US", "whatsapp", request_id=lost.value.request_id)

@@ -80,6 +80,9 @@ struct Error {
   std::vector<BadField> bad_fields;                      // from BadRequest
   std::map<std::string, std::string> metadata;           // ErrorInfo metadata
   std::optional<Heartbeat> last_heartbeat;               // AwaitCode: the last progress seen
+  // Acquire: the request id the call sent (generated when none was given). After
+  // UPSTREAM_TIMEOUT, repeat with it: nothing is bought twice.
+  std::string request_id;
 
   // One line: "NO_NUMBERS_AVAILABLE (RESOURCE_EXHAUSTED): <message> [country=US ...]",
   // with the bad fields, the retry delay and the last heartbeat when there are some.
