@@ -76,8 +76,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
   i->hub =
       std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime,
                                 PollHub::Options{.interval = options.poll_interval}, &i->metrics);
-  i->lists = std::make_unique<ListCache>(*i->upstream, *i->gate, i->runtime,
-                                         ListCache::Options{.ttl = options.list_cache_ttl});
+  i->lists = std::make_unique<ListCache>(
+      *i->upstream, *i->gate, i->runtime,
+      ListCache::Options{.ttl = options.list_cache_ttl,
+                         .on_new_service = [metrics = &i->metrics](const std::string& service) {
+                           metrics->InitializeService(service);
+                         }});
   i->service = std::make_unique<VerificationService>(
       *i->acquirer, *i->hub, *i->lists, i->scheduler, i->metrics,
       VerificationService::Options{.upstream_key = options.upstream_key,

@@ -11,7 +11,10 @@ constexpr size_t kMaxKeys = 1024;
 }  // namespace
 
 ListCache::ListCache(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options)
-    : upstream_(upstream), gate_(gate), runtime_(std::move(runtime)), options_(options) {}
+    : upstream_(upstream),
+      gate_(gate),
+      runtime_(std::move(runtime)),
+      options_(std::move(options)) {}
 
 void ListCache::GetCountries(const std::string& key, KeyOwner key_owner,
                              Runtime::Clock::time_point give_up, Done<Countries> done) {
@@ -40,8 +43,13 @@ void ListCache::Learn(const Countries& countries) {
 }
 
 void ListCache::Learn(const Services& services) {
-  for (const auto& s : services) {
-    if (known_services_.size() < kMaxKnown) known_services_.insert(s);
+  for (const auto& s : services) LearnService(s);
+}
+
+void ListCache::LearnService(const std::string& service) {
+  if (known_services_.size() >= kMaxKnown) return;
+  if (known_services_.insert(service).second && options_.on_new_service) {
+    options_.on_new_service(service);
   }
 }
 
@@ -143,7 +151,7 @@ std::string ListCache::ServiceLabel(std::string_view service) const {
 void ListCache::Vouch(const std::string& country, const std::string& service) {
   MutexLock lock(mutex_);
   if (known_countries_.size() < kMaxKnown) known_countries_.insert(country);
-  if (known_services_.size() < kMaxKnown) known_services_.insert(service);
+  LearnService(service);
 }
 
 int ListCache::fetches() const {

@@ -30,6 +30,10 @@ class ListCache {
  public:
   struct Options {
     std::chrono::milliseconds ttl{std::chrono::minutes(10)};
+    // Called once per service name the upstream vouches for, first seen (the metrics
+    // create its series at zero). May run with the cache's lock held: it must not call
+    // back into the cache.
+    std::function<void(const std::string& service)> on_new_service;
   };
   template <class T>
   using Done = std::function<void(const T* list, const GatewayError* error)>;
@@ -76,6 +80,7 @@ class ListCache {
   UpstreamResult<T> Fetch(const std::string& key);
   void Learn(const Countries& countries) REQUIRES(mutex_);
   void Learn(const Services& services) REQUIRES(mutex_);
+  void LearnService(const std::string& service) REQUIRES(mutex_);
 
   Upstream& upstream_;
   BudgetGate& gate_;

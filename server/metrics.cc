@@ -147,7 +147,15 @@ GatewayMetrics::GatewayMetrics()
                            .Name("ismscode_numbers_watched")
                            .Help("Numbers with a running poll loop")
                            .Register(*registry_)
-                           .Add({})) {}
+                           .Add({})) {
+  // Bounded label sets start at zero, so the first throttled request or upstream 429
+  // counts in rate() and increase() (a series born at 1 would not).
+  for (std::string_view source : {"rate_budget", "upstream_429"}) {
+    for (std::string_view purpose : {"acquire", "poll", "list"}) {
+      children_.Get(throttled_, {{"source", source}, {"purpose", purpose}});
+    }
+  }
+}
 
 GatewayMetrics::~GatewayMetrics() = default;
 
@@ -171,6 +179,13 @@ void GatewayMetrics::InitializeMethod(std::string_view type, std::string_view me
                              {"grpc_service", service},
                              {"grpc_method", name},
                              {"grpc_code", GrpcCodeName(static_cast<grpc::StatusCode>(code))}});
+  }
+}
+
+void GatewayMetrics::InitializeService(std::string_view service) {
+  for (std::string_view outcome :
+       {"code_received", "timeout", "expired", "cancelled", "upstream_error", "shutting_down"}) {
+    children_.Get(verifications_, {{"service", service}, {"outcome", outcome}});
   }
 }
 

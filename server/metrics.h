@@ -59,6 +59,9 @@ class GatewayMetrics {
   // Creates a method's gRPC series at zero (every grpc_code), as go-grpc-prometheus
   // does, so that rate() and dashboards see them before the first call.
   void InitializeMethod(std::string_view type, std::string_view method);
+  // Creates a service's ismscode_verifications_total series at zero (every outcome),
+  // so the first verification of each outcome counts in rate() and the success ratio.
+  void InitializeService(std::string_view service);
   // gRPC calls. `method` is the full "/package.Service/Method".
   void CallStarted(std::string_view type, std::string_view method);
   void CallHandled(std::string_view type, std::string_view method, std::string_view code,

@@ -8,9 +8,12 @@ and intervals rewritten) and its rules. It checks:
   returns series, and every selector of every alert does;
 - the success-ratio recording rule equals the workload's real ratio, counted from the
   gateway's own counters;
-- the alerts the workload should raise are pending or firing.
-Round 1 runs before Prometheus starts, so every series exists from the first scrape and
-rate()'s extrapolation is the same for all of them: the ratio is then exact."""
+- the alerts the workload should raise are pending or firing, with their labels, and
+  the others are not.
+Prometheus scrapes from before the first event, so each failure is its series' first:
+the alerts must see first events. The verification series start at zero (the gateway
+creates them once the upstream lists a service), so rate()'s extrapolation is the same
+for all of them and the ratio is exact."""
 import json
 import os
 import re
@@ -34,8 +37,11 @@ from ismscode_harness import Client, errors  # noqa: E402
 BIN_DIR = os.environ.get("ISMSCODE_BIN_DIR") or os.path.join(ROOT, "build")
 DEADLINE_S = 120  # for anything the test waits for; never a fixed sleep
 NEVER = r"never (\d{12})"
-EXPECTED_ALERTS = {"IsmscodeBalanceExhausted", "IsmscodeUpstreamRateLimited",
-                   "IsmscodeNoNumbersAvailable", "IsmscodeVerificationSuccessRateLow"}
+# What the workload raises: {alert: the labels it must carry}.
+EXPECTED_ALERTS = {"IsmscodeBalanceExhausted": {}, "IsmscodeUpstreamRateLimited": {},
+                   "IsmscodeNoNumbersAvailable": {"country": "GB", "service": "telegram"},
+                   "IsmscodeVerificationSuccessRateLow": {}}
+QUIET_ALERTS = {"IsmscodeGatewayDown", "IsmscodeUpstreamUnavailable", "IsmscodeTimeToCodeHigh"}
 
 
 def http_json(url, body=None, method=None):
@@ -62,16 +68,15 @@ def wait_until(what, check):
 class Stack:
     def __init__(self, tmp):
         self.tmp = tmp
+        self.prometheus = None
+        self.api = None
         self.launcher = subprocess.Popen(
             [os.path.join(ROOT, "tests/conformance/harness"), "--bin-dir", BIN_DIR,
              "--scenario", "ci-fast", "--poll-interval-ms", "200",
              # A small budget per key, so polls wait for it (the throttling panels).
              "--gateway-arg=--rate-limit=4", "--gateway-arg=--rate-window=1"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.info = json.loads(self.launcher.stdout.readline() or "null") or sys.exit(
-            "FAIL: the launcher did not start")
-        self.prometheus = None
-        self.api = None
+        self.info = json.loads(self.launcher.stdout.readline() or "null")
 
     def account(self, balance=1000):
         key = "ops-" + secrets.token_hex(4)
@@ -137,11 +142,16 @@ class Stack:
         return body["data"]["result"], None
 
     def stop(self):
-        if self.prometheus:
-            self.prometheus.terminate()
-            self.prometheus.wait()
-        self.launcher.stdin.close()
-        self.launcher.wait()
+        for process, stop in ((self.prometheus, lambda p: p.terminate()),
+                              (self.launcher, lambda p: p.stdin.close())):
+            if process is None:
+                continue
+            stop(process)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def gateway_counter(stack, metric, labels):
@@ -213,9 +223,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(tmp)
         try:
+            if not stack.info:
+                sys.exit("FAIL: the launcher did not start")
             keys = {"main": stack.account(), "stock": stack.account(), "broke": stack.account(0),
                     "limited": stack.account(), "flaky": stack.account()}
-            workload(stack, keys, codes=1)  # round 1: every series exists before any scrape
+            # The gateway lists the services at start: their verification series exist.
+            wait_until("the verification series at zero", lambda: gateway_counter(
+                stack, "ismscode_verifications_total", {"service": "whatsapp"}) == 0 and
+                "ismscode_verifications_total{" in urllib.request.urlopen(
+                    stack.info["metrics"], timeout=30).read().decode())
             stack.start_prometheus()
             wait_until("two scrapes of the gateway and the mock", lambda: all(
                 (r := stack.query(f'count_over_time(up{{job="{job}"}}[1m]) >= 2')[0])
@@ -223,19 +239,20 @@ def main():
 
             before = {o: gateway_counter(stack, "ismscode_verifications_total", {"outcome": o})
                       for o in ("code_received", "timeout")}
-            workload(stack, keys, codes=3)  # round 2: what the rules must measure
+            workload(stack, keys, codes=3)
             after = {o: gateway_counter(stack, "ismscode_verifications_total", {"outcome": o})
                      for o in ("code_received", "timeout")}
             received = after["code_received"] - before["code_received"]
             real_ratio = received / (received + after["timeout"] - before["timeout"])
             done = time.time()
-            # A scrape after the workload, then a rule evaluation after that scrape.
-            wait_until("a scrape after the workload", lambda: (r := stack.query(
-                "timestamp(ismscode_verifications_total)")[0]) and min(
-                float(s["value"][1]) for s in r) > done)
+            # Scrapes 3 s after the workload (a series its last events created then has the
+            # two samples rate() needs), then a rule evaluation after those.
+            wait_until("scrapes after the workload", lambda: all(
+                (r := stack.query(f'timestamp(up{{job="{job}"}})')[0]) and
+                float(r[0]["value"][1]) > done + 3 for job in ("ismscode-gateway", "ismscode-mock")))
             wait_until("a rule evaluation after that", lambda: (r := stack.query(
                 "timestamp(ismscode:verifications:success_ratio_rate5m)")[0]) and float(
-                r[0]["value"][1]) > done + 1)
+                r[0]["value"][1]) > done + 4)
 
             ratio, _ = stack.query("ismscode:verifications:success_ratio_rate5m")
             recorded = float(ratio[0]["value"][1]) if ratio else None
@@ -249,6 +266,9 @@ def main():
                 checked += 1
                 if error or not result:
                     failures.append(f"{where}: {error or 'no series'}: {expr}")
+                elif "histogram_quantile" not in expr and all(
+                        s["value"][1] == "NaN" for s in result):
+                    failures.append(f"{where}: only NaN: {expr}")
             for rule in rules():
                 name = rule.get("record") or rule["alert"]
                 result, error = stack.query(rule["expr"])
@@ -267,10 +287,16 @@ def main():
                             failures.append(f"alert {name}: {selector} finds no series")
 
             alerts = stack.query("ALERTS")[0] or []
-            active = {a["metric"]["alertname"]: a["metric"]["alertstate"] for a in alerts}
-            print("alerts:", json.dumps(active, sort_keys=True))
-            for alert in sorted(EXPECTED_ALERTS - set(active)):
-                failures.append(f"alert {alert} is neither pending nor firing")
+            active = {a["metric"]["alertname"]: a["metric"] for a in alerts}
+            print("alerts:", json.dumps({k: v["alertstate"] for k, v in active.items()},
+                                        sort_keys=True))
+            for alert, labels in sorted(EXPECTED_ALERTS.items()):
+                if alert not in active:
+                    failures.append(f"alert {alert} is neither pending nor firing")
+                elif any(active[alert].get(k) != v for k, v in labels.items()):
+                    failures.append(f"alert {alert} has labels {active[alert]}, want {labels}")
+            for alert in sorted(QUIET_ALERTS & set(active)):
+                failures.append(f"alert {alert} is {active[alert]['alertstate']}: it should not be")
             print(f"{checked} expressions evaluated")
         finally:
             stack.stop()

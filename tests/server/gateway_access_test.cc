@@ -347,6 +347,12 @@ TEST_F(GatewayAccessTest, MetricsAfterAKnownWorkload) {
   EXPECT_EQ(Sample(m, R"(ismscode_verifications_total{outcome="code_received",service="google"})"),
             1);
   EXPECT_EQ(Sample(m, R"(ismscode_verifications_total{outcome="timeout",service="google"})"), 1);
+  // Series that start at zero, so a first event counts in rate(): every outcome of a
+  // service the upstream listed, every throttling source and purpose.
+  EXPECT_EQ(Sample(m, R"(ismscode_verifications_total{outcome="expired",service="google"})"), 0);
+  EXPECT_EQ(
+      Sample(m, R"(ismscode_verifications_total{outcome="shutting_down",service="whatsapp"})"), 0);
+  EXPECT_EQ(Sample(m, R"(ismscode_throttled_total{purpose="list",source="upstream_429"})"), 0);
   EXPECT_EQ(Sample(m, R"(ismscode_time_to_code_seconds_count{service="google"})"), 1);
   EXPECT_EQ(Sample(m, "ismscode_awaits_in_flight"), 0);
   EXPECT_EQ(
