@@ -37,6 +37,13 @@ const Histogram::BucketBoundaries& TimeToCodeBuckets() {
   return b;
 }
 
+// A poll finds an SMS within its interval (5 s by default) unless polls are held back.
+const Histogram::BucketBoundaries& DetectionDelayBuckets() {
+  static const Histogram::BucketBoundaries b = {0.25, 0.5, 1,  2,  3,  5,   7.5,
+                                                10,   15,  20, 30, 60, 120, 300};
+  return b;
+}
+
 // "/pkg.Service/Method" -> {"pkg.Service", "Method"}.
 std::pair<std::string_view, std::string_view> SplitMethod(std::string_view full) {
   if (!full.empty() && full.front() == '/') full.remove_prefix(1);
@@ -138,6 +145,15 @@ GatewayMetrics::GatewayMetrics()
                      .Help("Upstream requests held back: by the gateway's rate budget "
                            "(rate_budget) or refused by the upstream (upstream_429)")
                      .Register(*registry_)),
+      detection_delay_(BuildHistogram()
+                           .Name("ismscode_code_detection_delay_seconds")
+                           .Help("How long an SMS was visible upstream before a poll found it "
+                                 "(its received_at to the poll's Date header), by service")
+                           .Register(*registry_)),
+      polls_(BuildCounter()
+                 .Name("ismscode_polls_total")
+                 .Help("SMS polls by service and result (new_sms, nothing, error)")
+                 .Register(*registry_)),
       awaits_in_flight_(BuildGauge()
                             .Name("ismscode_awaits_in_flight")
                             .Help("AwaitCode streams open now")
@@ -248,6 +264,17 @@ void GatewayMetrics::TimeToCode(std::string_view service,
 
 void GatewayMetrics::Throttled(std::string_view source, std::string_view purpose) {
   children_.Get(throttled_, {{"source", source}, {"purpose", purpose}}).Increment();
+}
+
+void GatewayMetrics::Polled(std::string_view service, std::string_view result) {
+  children_.Get(polls_, {{"service", service}, {"result", result}}).Increment();
+}
+
+void GatewayMetrics::SmsDetected(std::string_view service,
+                                 std::chrono::system_clock::duration delay) {
+  // The Date header has whole seconds: an SMS of the same second reads as up to 1 s early.
+  const double seconds = std::max(0.0, std::chrono::duration<double>(delay).count());
+  children_.Get(detection_delay_, {{"service", service}}, DetectionDelayBuckets()).Observe(seconds);
 }
 
 std::string GatewayMetrics::Serialize() const {

@@ -44,6 +44,9 @@ std::string_view GrpcCodeName(grpc::StatusCode code);
 //   ismscode_awaits_in_flight (gauge)
 //   ismscode_numbers_watched (gauge; poll loops running)
 //   ismscode_throttled_total{source, purpose}
+//   ismscode_code_detection_delay_seconds{service} (histogram; an SMS's received_at ->
+//     the poll that found it, both in the upstream's clock)
+//   ismscode_polls_total{service, result} (result "new_sms", "nothing", "error")
 //
 // Thread-safe.
 class GatewayMetrics {
@@ -86,6 +89,10 @@ class GatewayMetrics {
   // A request held back: source "rate_budget" (our own budget made it wait) or
   // "upstream_429" (the upstream refused it); purpose "acquire" or "poll" or "list".
   void Throttled(std::string_view source, std::string_view purpose);
+  // A poll's outcome: "new_sms" (it found SMS the number had not shown before),
+  // "nothing", "error"; and for each new SMS, how long it sat upstream before the poll.
+  void Polled(std::string_view service, std::string_view result);
+  void SmsDetected(std::string_view service, std::chrono::system_clock::duration delay);
 
   // The text exposition format, as a scrape sees it (for tests and logs).
   std::string Serialize() const;
@@ -103,6 +110,8 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Counter>& verifications_;
   prometheus::Family<prometheus::Histogram>& time_to_code_;
   prometheus::Family<prometheus::Counter>& throttled_;
+  prometheus::Family<prometheus::Histogram>& detection_delay_;
+  prometheus::Family<prometheus::Counter>& polls_;
   prometheus::Gauge& awaits_in_flight_;
   prometheus::Gauge& numbers_watched_;
   MetricChildren children_;

@@ -184,11 +184,13 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
   }
   std::vector<std::shared_ptr<PollWatcher>> watchers;
   std::vector<UpstreamSms> sms;
+  size_t known = 0;  // SMS seen before this poll
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number.id);
     if (it == entries_.end() || it->second.loop != loop) return answer;
     Entry& e = it->second;
+    known = e.sms.size();
     ++e.polls;
     e.state = Entry::State::kIdle;
     e.last_error = report.last_error;
@@ -201,6 +203,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     sms = e.sms;
     if (watchers.empty() || report.fatal) Erase(it);
   }
+  if (metrics_) RecordPoll(number.service, result, sms, known);
   answer.then = [this, report, watchers = std::move(watchers), sms = std::move(sms), number_id,
                  loop]() mutable {
     report.sms = &sms;
@@ -211,6 +214,25 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     }
   };
   return answer;
+}
+
+void PollHub::RecordPoll(const std::string& service,
+                         const UpstreamResult<std::vector<UpstreamSms>>& result,
+                         const std::vector<UpstreamSms>& sms, size_t known) {
+  if (!result.ok()) {
+    metrics_->Polled(service, "error");
+    return;
+  }
+  if (sms.size() <= known) {
+    metrics_->Polled(service, "nothing");
+    return;
+  }
+  metrics_->Polled(service, "new_sms");
+  // Both times in the upstream's clock when it sent a Date header; else ours, uncorrected.
+  const SystemTime found_at = result.upstream_date.value_or(std::chrono::system_clock::now());
+  for (size_t i = known; i < sms.size(); ++i) {
+    metrics_->SmsDetected(service, found_at - sms[i].received_at);
+  }
 }
 
 }  // namespace ismscode::gateway

@@ -87,6 +87,10 @@ class PollHub {
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
   void Erase(Entries::iterator it) REQUIRES(mutex_);
+  // The poll's metrics: its result, and how long each SMS it found first had waited.
+  void RecordPoll(const std::string& service,
+                  const UpstreamResult<std::vector<UpstreamSms>>& result,
+                  const std::vector<UpstreamSms>& sms, size_t known);
   // Sets `loop`'s next timer for number_id, replacing the one it had, if the loop is
   // still in the `expected` state; otherwise the new timer is dropped.
   void ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,

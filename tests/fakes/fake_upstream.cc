@@ -126,6 +126,7 @@ UpstreamResult<std::vector<UpstreamSms>> FakeUpstream::ListSms(const std::string
     poll_failures_.pop_front();
     return out;
   }
+  out.upstream_date = date_;
   auto it = sms_.find(number_id);
   if (it == sms_.end()) {
     out.error = GatewayError{.reason = Reason::kNumberNotFound, .message = "scripted"};
@@ -133,6 +134,11 @@ UpstreamResult<std::vector<UpstreamSms>> FakeUpstream::ListSms(const std::string
     out.value = it->second;
   }
   return out;
+}
+
+void FakeUpstream::SetDate(SystemTime date) {
+  std::lock_guard lock(mu_);
+  date_ = date;
 }
 
 void FakeUpstream::Interrupt() {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ class FakeUpstream final : public Upstream {
 
   // The SMS a number has; polls of unknown ids answer NUMBER_NOT_FOUND.
   void SetSms(const std::string& number_id, std::vector<UpstreamSms> sms);
+  // The Date header of the SMS lists from now on (none by default).
+  void SetDate(SystemTime date);
   // The next polls' failures, in order (then polls succeed again).
   void QueuePollFailure(GatewayError error);
   // The next list calls' failures, in order.
@@ -63,6 +66,7 @@ class FakeUpstream final : public Upstream {
   bool interrupted_ = false;
   int purchases_ = 0, polls_ = 0, list_calls_ = 0;
   std::map<std::string, std::vector<UpstreamSms>> sms_;
+  std::optional<SystemTime> date_;
   std::deque<GatewayError> poll_failures_, list_failures_;
 };
 

@@ -207,7 +207,7 @@ def dashboard_exprs():
         d = json.load(open(os.path.join(ROOT, "dashboards/grafana/dashboards", path)))
         for panel in d["panels"]:
             for target in panel.get("targets", []):
-                expr = (target["expr"].replace("$__rate_interval", "10s")
+                expr = (target["expr"].replace("$__rate_interval", "1m")
                         .replace("$__range", "5m").replace("$service", ".*"))
                 yield f"{path}: {panel['title']}", expr
 

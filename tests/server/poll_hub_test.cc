@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "server/metrics.h"
 #include "tests/fakes/fake_upstream.h"
 #include "tests/fakes/manual_runtime.h"
 
@@ -135,6 +136,28 @@ TEST_F(PollHubTest, ALateWatcherGetsTheSmsAlreadySeenWithoutWaiting) {
   ASSERT_EQ(late->reports.size(), 1u);
   EXPECT_EQ(late->reports[0].sms, 1u);
   EXPECT_EQ(upstream_.polls(), 1) << "and no extra poll for it";
+}
+
+TEST_F(PollHubTest, PollsCountTheirYieldAndHowLongEachNewSmsWaitedUpstream) {
+  GatewayMetrics metrics;
+  PollHub hub{upstream_, gate_, clock_.runtime(), {.interval = 5000ms}, &metrics};
+  const SystemTime t = fakes::FakeUpstream::epoch;
+  upstream_.SetDate(t + 10s);
+  upstream_.SetSms("num-1", {{"Acme", "code 1111", t + 7s}});
+  auto watcher = std::make_shared<Recorder>();
+  hub.Add(Number(), watcher);  // polls at once: a new SMS, 3 s old by the upstream's clock
+  clock_.Advance(5s);          // nothing new
+  const std::string m = metrics.Serialize();
+  EXPECT_NE(m.find(R"(ismscode_polls_total{result="new_sms",service="google"} 1)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(ismscode_polls_total{result="nothing",service="google"} 1)"),
+            std::string::npos);
+  EXPECT_NE(m.find(R"(ismscode_code_detection_delay_seconds_sum{service="google"} 3)"),
+            std::string::npos);
+  EXPECT_NE(m.find(R"(ismscode_code_detection_delay_seconds_count{service="google"} 1)"),
+            std::string::npos);
+  hub.Remove("num-1", watcher.get());
 }
 
 }  // namespace
