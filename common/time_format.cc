@@ -64,8 +64,8 @@ std::optional<std::chrono::system_clock::time_point> FromUtc(int y, int mo, int 
                                                              int s) {
   // system_clock counts nanoseconds in 64 bits: years past 2262 overflow it (a fuzzed
   // "Sun, 06 Nov 3988 ..." Retry-After did), so only plausible years are times.
-  if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
-      mi < 0 || mi > 59 || s < 0 || s > 60) {
+  if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+      mi > 59 || s < 0 || s > 60) {
     return std::nullopt;
   }
   std::tm tm{};

@@ -30,7 +30,7 @@ void AwaitReactor::OnPoll(const PollReport& report) {
     return;
   }
   if (report.fatal) {
-    EndAndUnlock(report.fatal->ToStatus(), "upstream_error");
+    EndAndUnlock(report.fatal->ToStatus(), verification_outcome::kUpstreamError);
     return;
   }
   for (; delivered_ < report.sms->size(); ++delivered_) {
@@ -52,7 +52,7 @@ void AwaitReactor::OnPoll(const PollReport& report) {
                                    std::chrono::steady_clock::now() - p_.number.acquired_at);
     }
     if (!p_.follow) {
-      EndAndUnlock(grpc::Status::OK, "code_received");
+      EndAndUnlock(grpc::Status::OK, verification_outcome::kCodeReceived);
       return;
     }
   }
@@ -86,7 +86,7 @@ void AwaitReactor::OnWriteDone(bool ok) {
     queue_.clear();
     if (!ending_) {
       ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      outcome_ = "cancelled";
+      outcome_ = verification_outcome::kCancelled;
     }
   }
   PumpAndUnlock();
@@ -95,7 +95,8 @@ void AwaitReactor::OnWriteDone(bool ok) {
 void AwaitReactor::OnCancel() {
   mu_.Lock();
   queue_.clear();
-  EndAndUnlock(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"), "cancelled");
+  EndAndUnlock(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"),
+               verification_outcome::kCancelled);
 }
 
 void AwaitReactor::OnDone() {
@@ -114,7 +115,7 @@ void AwaitReactor::OnDone() {
 void AwaitReactor::OnDeadline() {
   mu_.Lock();
   if (p_.follow && codes_sent_ > 0) {
-    EndAndUnlock(grpc::Status::OK, "code_received");
+    EndAndUnlock(grpc::Status::OK, verification_outcome::kCodeReceived);
     return;
   }
   const bool expired = p_.deadline_reason == Reason::kNumberExpired;
@@ -124,7 +125,7 @@ void AwaitReactor::OnDeadline() {
                                                : "no code arrived before the timeout",
                             .metadata = {{"number_id", p_.number.id}}}
                    .ToStatus(),
-               expired ? "expired" : "timeout");
+               expired ? verification_outcome::kExpired : verification_outcome::kTimeout);
 }
 
 void AwaitReactor::EndAndUnlock(const grpc::Status& status, const char* outcome) {

@@ -10,6 +10,7 @@
 #include "ismscode/harness/v1/verification.pb.h"
 #include "server/code_extractor.h"
 #include "server/errors.h"
+#include "server/metrics.h"
 #include "server/poll_hub.h"
 #include "server/scheduler.h"
 
@@ -75,7 +76,7 @@ class AwaitReactor final : public grpc::ServerWriteReactor<harness::v1::AwaitCod
   bool writing_ GUARDED_BY(mu_) = false;
   bool finished_ GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> ending_ GUARDED_BY(mu_);
-  const char* outcome_ GUARDED_BY(mu_) = "cancelled";
+  const char* outcome_ GUARDED_BY(mu_) = verification_outcome::kCancelled;
   size_t delivered_ GUARDED_BY(mu_) = 0;
   int codes_sent_ GUARDED_BY(mu_) = 0;
   std::optional<Scheduler::TimerId> deadline_timer_ GUARDED_BY(mu_);

@@ -199,8 +199,7 @@ void GatewayMetrics::InitializeMethod(std::string_view type, std::string_view me
 }
 
 void GatewayMetrics::InitializeService(std::string_view service) {
-  for (std::string_view outcome :
-       {"code_received", "timeout", "expired", "cancelled", "upstream_error", "shutting_down"}) {
+  for (std::string_view outcome : verification_outcome::kAll) {
     children_.Get(verifications_, {{"service", service}, {"outcome", outcome}});
   }
 }

@@ -26,6 +26,19 @@ namespace ismscode::gateway {
 // every gRPC dashboard) spells them in grpc_code.
 std::string_view GrpcCodeName(grpc::StatusCode code);
 
+// ismscode_verifications_total's outcomes: how an AwaitCode stream ended. One list,
+// for the reactor that ends streams and for the series created at zero.
+namespace verification_outcome {
+inline constexpr const char* kCodeReceived = "code_received";
+inline constexpr const char* kTimeout = "timeout";
+inline constexpr const char* kExpired = "expired";
+inline constexpr const char* kCancelled = "cancelled";
+inline constexpr const char* kUpstreamError = "upstream_error";
+inline constexpr const char* kShuttingDown = "shutting_down";
+inline constexpr const char* kAll[] = {kCodeReceived, kTimeout,       kExpired,
+                                       kCancelled,    kUpstreamError, kShuttingDown};
+}  // namespace verification_outcome
+
 // The gateway's Prometheus metrics. Every name and label lives here and in METRICS.md,
 // nowhere else. Labels never carry keys, tokens, phone numbers or number ids.
 //
@@ -78,8 +91,7 @@ class GatewayMetrics {
                        std::chrono::steady_clock::duration took);
   // One finished AcquireNumber: outcome "ok" or a reason.
   void NumberAcquired(std::string_view country, std::string_view service, std::string_view outcome);
-  // One finished AwaitCode: outcome "code_received", "timeout", "expired", "cancelled",
-  // "upstream_error", "shutting_down".
+  // One finished AwaitCode: outcome one of verification_outcome::kAll.
   void VerificationEnded(std::string_view service, std::string_view outcome);
   void TimeToCode(std::string_view service, std::chrono::steady_clock::duration took);
   void AwaitStarted() { awaits_in_flight_.Increment(); }

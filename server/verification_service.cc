@@ -238,7 +238,7 @@ void VerificationService::Drain() {
     draining_ = true;
     for (const auto& [ptr, reactor] : streams_) open.push_back(reactor);
   }
-  for (const auto& r : open) r->End(ShuttingDown(), "shutting_down");
+  for (const auto& r : open) r->End(ShuttingDown(), verification_outcome::kShuttingDown);
 }
 
 }  // namespace ismscode::gateway

@@ -372,29 +372,16 @@ func (s *CodeStream) Close() { s.cancel() }
 // NUMBER_EXPIRED, ...) carrying the last heartbeat.
 func (c *Client) AwaitCode(ctx context.Context, numberID string, opts AwaitOptions) (*Code, error) {
 	opts.Follow = false
-	s, err := c.Stream(ctx, numberID, opts)
-	if err != nil {
-		return nil, err
+	var first *Code
+	last, err := c.each(ctx, numberID, opts, func(code *Code) bool {
+		first = code
+		return false // the gateway ends the stream after the first code anyway
+	})
+	if err != nil || first != nil {
+		return first, err
 	}
-	defer s.Close()
-	for {
-		event, err := s.Next()
-		if err == io.EOF {
-			return nil, &Error{Reason: ReasonUnknown, Code: codes.Unknown,
-				Message: "the stream ended without a code", LastHeartbeat: s.last}
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch e := event.(type) {
-		case *Heartbeat:
-			if opts.OnHeartbeat != nil {
-				opts.OnHeartbeat(*e)
-			}
-		case *Code:
-			return e, nil // the gateway ends the stream after the first code
-		}
-	}
+	return nil, &Error{Reason: ReasonUnknown, Code: codes.Unknown,
+		Message: "the stream ended without a code", LastHeartbeat: last}
 }
 
 // AwaitCodes is every code until the timeout (follow), in arrival order; onCode, when
@@ -402,19 +389,33 @@ func (c *Client) AwaitCode(ctx context.Context, numberID string, opts AwaitOptio
 func (c *Client) AwaitCodes(ctx context.Context, numberID string, opts AwaitOptions,
 	onCode func(Code)) ([]Code, error) {
 	opts.Follow = true
+	var all []Code
+	_, err := c.each(ctx, numberID, opts, func(code *Code) bool {
+		all = append(all, *code)
+		if onCode != nil {
+			onCode(*code)
+		}
+		return true
+	})
+	return all, err
+}
+
+// each reads a stream to its end, or until onCode returns false: heartbeats go to
+// opts.OnHeartbeat, codes to onCode. It returns the last heartbeat.
+func (c *Client) each(ctx context.Context, numberID string, opts AwaitOptions,
+	onCode func(*Code) bool) (*Heartbeat, error) {
 	s, err := c.Stream(ctx, numberID, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	var codes []Code
 	for {
 		event, err := s.Next()
 		if err == io.EOF {
-			return codes, nil
+			return s.last, nil
 		}
 		if err != nil {
-			return codes, err
+			return s.last, err
 		}
 		switch e := event.(type) {
 		case *Heartbeat:
@@ -422,9 +423,8 @@ func (c *Client) AwaitCodes(ctx context.Context, numberID string, opts AwaitOpti
 				opts.OnHeartbeat(*e)
 			}
 		case *Code:
-			codes = append(codes, *e)
-			if onCode != nil {
-				onCode(*e)
+			if !onCode(e) {
+				return s.last, nil
 			}
 		}
 	}
