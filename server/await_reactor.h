@@ -32,6 +32,8 @@ class AwaitReactor final : public grpc::ServerWriteReactor<harness::v1::AwaitCod
     WatchedNumber number;
     CodeExtractor extractor;
     std::optional<SystemTime> received_after;
+    // When the caller's app sent the SMS, in the gateway's steady clock, if it said.
+    std::optional<Scheduler::Clock::time_point> sms_sent_at;
     bool follow;
     Scheduler::Clock::time_point deadline;
     Reason deadline_reason;  // CODE_WAIT_TIMEOUT or NUMBER_EXPIRED

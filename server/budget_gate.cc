@@ -14,6 +14,22 @@ constexpr Purpose kPurposes[] = {Purpose::kAcquire, Purpose::kPoll, Purpose::kLi
 
 }  // namespace
 
+// The first of the waiters with the highest priority. REQUIRES: `waiters` is not empty.
+std::deque<BudgetGate::Waiter>::iterator BudgetGate::Highest(std::deque<Waiter>& waiters,
+                                                             Clock::time_point now) {
+  auto best = waiters.begin();
+  double best_priority = best->priority ? best->priority(now) : 0;
+  for (auto it = std::next(best); it != waiters.end(); ++it) {
+    if (!it->priority) continue;
+    const double p = it->priority(now);
+    if (p > best_priority) {
+      best = it;
+      best_priority = p;
+    }
+  }
+  return best;
+}
+
 bool BudgetGate::Queue::empty() const {
   return std::all_of(std::begin(by_purpose), std::end(by_purpose),
                      [](const auto& q) { return q.empty(); });
@@ -23,7 +39,8 @@ BudgetGate::BudgetGate(RateBudget& budget, Runtime runtime, GatewayMetrics* metr
     : budget_(budget), runtime_(std::move(runtime)), metrics_(metrics) {}
 
 BudgetGate::Ticket BudgetGate::Submit(const std::string& key, Purpose purpose,
-                                      Clock::time_point give_up, Work work, Refused refused) {
+                                      Clock::time_point give_up, Work work, Refused refused,
+                                      Priority priority) {
   Ticket ticket;
   bool stopping;
   {
@@ -32,7 +49,7 @@ BudgetGate::Ticket BudgetGate::Submit(const std::string& key, Purpose purpose,
     stopping = stopping_;
     if (!stopping) {
       queues_[key].by_purpose[static_cast<int>(purpose)].push_back(
-          Waiter{ticket, give_up, std::move(work), std::move(refused)});
+          Waiter{ticket, give_up, std::move(work), std::move(refused), std::move(priority)});
       waiting_.emplace(ticket, key);
     }
   }
@@ -83,10 +100,10 @@ void BudgetGate::Dispatch(const std::string& key) {
       while (!waiters.empty()) {
         const RateBudget::Decision d = budget_.TryTake(key, purpose, now);
         if (d.slot && !higher_wait) {
-          Waiter& w = waiters.front();
-          waiting_.erase(w.ticket);
-          granted.push_back({purpose, *d.slot, std::move(w.work), std::move(w.refused)});
-          waiters.pop_front();
+          auto w = Highest(waiters, now);
+          waiting_.erase(w->ticket);
+          granted.push_back({purpose, *d.slot, std::move(w->work), std::move(w->refused)});
+          waiters.erase(w);
           continue;
         }
         if (d.slot) budget_.Release(key, *d.slot, now, /*sent=*/false);

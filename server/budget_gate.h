@@ -20,7 +20,8 @@ class GatewayMetrics;
 
 // The one place where an upstream request waits for its key's budget and where a 429
 // pauses the key, for every purpose. A request waits in its key's queue (purchases,
-// then polls, then list calls; first come, first served within a purpose) on a timer,
+// then polls, then list calls; within a purpose, the highest priority first, and first
+// come, first served among equals) on a timer,
 // never on a thread; runs on a worker once RateBudget grants a slot; and gives the
 // slot back when it is answered. A 429 pauses the key for its Retry-After, or for a
 // whole window when the upstream gave none. Thread-safe.
@@ -40,6 +41,9 @@ class BudgetGate {
   // RATE_LIMIT_EXCEEDED (with RetryInfo) when no slot can come before `give_up`, or
   // SHUTTING_DOWN once the gate stopped. Never runs under the gate's lock.
   using Refused = std::function<void(const GatewayError& why)>;
+  // What a waiting request is worth when a slot frees at `now` (higher goes first). Runs
+  // under the gate's lock: it must not block, lock or call into the gate.
+  using Priority = std::function<double(Clock::time_point now)>;
 
   BudgetGate(RateBudget& budget, Runtime runtime, GatewayMetrics* metrics = nullptr);
 
@@ -47,7 +51,7 @@ class BudgetGate {
   // takes the request back first. A request that must wait counts once in
   // ismscode_throttled_total{source="rate_budget"}.
   Ticket Submit(const std::string& key, Purpose purpose, Clock::time_point give_up, Work work,
-                Refused refused);
+                Refused refused, Priority priority = nullptr);
   // Takes back a request still waiting for its slot. True: neither callback will run.
   bool Withdraw(Ticket ticket);
   // Refuses every waiting request, and every later one, with SHUTTING_DOWN. Idempotent.
@@ -63,6 +67,7 @@ class BudgetGate {
     Clock::time_point give_up;
     Work work;
     Refused refused;
+    Priority priority;     // null: 0
     bool counted = false;  // counted as throttled
   };
   struct Queue {
@@ -71,6 +76,7 @@ class BudgetGate {
     bool empty() const;
   };
 
+  static std::deque<Waiter>::iterator Highest(std::deque<Waiter>& waiters, Clock::time_point now);
   // Grants what the key's budget allows, in priority order; refuses what cannot make
   // its give_up; arms one timer for the rest.
   void Dispatch(const std::string& key);

@@ -10,6 +10,8 @@ namespace {
 // Flag values that are converted after parsing (durations, files).
 struct RawFlags {
   int64_t poll_interval_ms = 5000;
+  int64_t poll_max_gap_ms = 30000;
+  std::string poll_policy = "likely";
   int64_t rate_window_seconds = 60;
   int64_t list_cache_seconds = 600;
   std::string api_key_file, tls_cert, tls_key, token_file;
@@ -30,7 +32,17 @@ std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
   app->add_option("--api-key-file", raw.api_key_file, "read the upstream key from FILE");
   app->add_option("--ca-file", c.options.upstream.ca_file,
                   "trust this PEM CA for an HTTPS upstream (default: the system's)");
-  app->add_option("--poll-interval-ms", raw.poll_interval_ms, "SMS poll interval per number")
+  app->add_option("--poll-interval-ms", raw.poll_interval_ms,
+                  "the least time between two SMS polls of one number (the provider's advice); "
+                  "while the key's budget has room, every number is polled this often")
+      ->check(CLI::Range(int64_t{10}, int64_t{3'600'000}));
+  app->add_option("--poll-policy", raw.poll_policy,
+                  "how a saturated key's polls are spent: \"likely\" (on the numbers whose "
+                  "codes are most likely there, from each service's learned SMS delay) or "
+                  "\"even\" (every number in turn)")
+      ->check(CLI::IsMember({"likely", "even"}));
+  app->add_option("--poll-max-gap-ms", raw.poll_max_gap_ms,
+                  "under --poll-policy likely, no number waits longer than this between polls")
       ->check(CLI::Range(int64_t{10}, int64_t{3'600'000}));
   app->add_option("--rate-limit", c.options.rate_limit,
                   "at most N upstream requests per key in any interval of --rate-window "
@@ -90,6 +102,11 @@ absl::StatusOr<GatewayConfig> ParseGatewayFlags(int argc, const char* const* arg
     return c;
   }
   c.options.poll_interval = std::chrono::milliseconds(raw.poll_interval_ms);
+  c.options.poll_policy = raw.poll_policy == "even" ? PollPolicy::kEven : PollPolicy::kLikely;
+  c.options.poll_max_gap = std::chrono::milliseconds(raw.poll_max_gap_ms);
+  if (c.options.poll_max_gap < c.options.poll_interval) {
+    return absl::InvalidArgumentError("--poll-max-gap-ms must be at least --poll-interval-ms");
+  }
   c.options.rate_window = std::chrono::seconds(raw.rate_window_seconds);
   c.options.list_cache_ttl = std::chrono::seconds(raw.list_cache_seconds);
   c.options.metrics_listen = raw.metrics_listen == "off" ? "" : raw.metrics_listen;

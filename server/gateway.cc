@@ -73,9 +73,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
   i->upstream = *std::move(upstream);
   i->gate = std::make_unique<BudgetGate>(i->budget, i->runtime, &i->metrics);
   i->acquirer = std::make_unique<Acquirer>(*i->upstream, *i->gate, Acquirer::Options{}, i->runtime);
-  i->hub =
-      std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime,
-                                PollHub::Options{.interval = options.poll_interval}, &i->metrics);
+  i->hub = std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime,
+                                     PollHub::Options{.interval = options.poll_interval,
+                                                      .policy = options.poll_policy,
+                                                      .max_gap = options.poll_max_gap,
+                                                      .worth_seconds = options.poll_worth_seconds},
+                                     &i->metrics);
   i->lists = std::make_unique<ListCache>(
       *i->upstream, *i->gate, i->runtime,
       ListCache::Options{.ttl = options.list_cache_ttl,

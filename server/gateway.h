@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/metrics.h"
+#include "server/poll_hub.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
@@ -16,7 +17,12 @@ struct GatewayOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
   UpstreamConfig upstream;             // where the REST API is
   std::string upstream_key;            // the gateway's key (from the environment or a file)
+  // The least time between two polls of one number; with slack in the key's budget,
+  // every waiting number is polled this often.
   std::chrono::milliseconds poll_interval{5000};
+  PollPolicy poll_policy = PollPolicy::kLikely;   // see PollHub
+  std::chrono::milliseconds poll_max_gap{30000};  // under contention, at most between polls
+  double poll_worth_seconds = 4;                  // see PollHub::Options::worth_seconds
   // The upstream's rate limit for one key: no interval of `rate_window` carries more
   // than `rate_limit` requests (purchases, polls and list calls together).
   int rate_limit = 60;

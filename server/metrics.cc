@@ -154,6 +154,11 @@ GatewayMetrics::GatewayMetrics()
                  .Name("ismscode_polls_total")
                  .Help("SMS polls by service and result (new_sms, nothing, error)")
                  .Register(*registry_)),
+      delay_estimate_(BuildGauge()
+                          .Name("ismscode_sms_delay_estimate_seconds")
+                          .Help("The SMS delay (origin to visible upstream) the poll scheduler "
+                                "has learned, by service and quantile")
+                          .Register(*registry_)),
       awaits_in_flight_(BuildGauge()
                             .Name("ismscode_awaits_in_flight")
                             .Help("AwaitCode streams open now")
@@ -274,6 +279,12 @@ void GatewayMetrics::SmsDetected(std::string_view service,
   // The Date header has whole seconds: an SMS of the same second reads as up to 1 s early.
   const double seconds = std::max(0.0, std::chrono::duration<double>(delay).count());
   children_.Get(detection_delay_, {{"service", service}}, DetectionDelayBuckets()).Observe(seconds);
+}
+
+void GatewayMetrics::SmsDelayEstimated(std::string_view service, double median_seconds,
+                                       double p95_seconds) {
+  children_.Get(delay_estimate_, {{"service", service}, {"quantile", "0.5"}}).Set(median_seconds);
+  children_.Get(delay_estimate_, {{"service", service}, {"quantile", "0.95"}}).Set(p95_seconds);
 }
 
 std::string GatewayMetrics::Serialize() const {

@@ -60,6 +60,8 @@ inline constexpr const char* kAll[] = {kCodeReceived, kTimeout,       kExpired,
 //   ismscode_code_detection_delay_seconds{service} (histogram; an SMS's received_at ->
 //     the poll that found it, both in the upstream's clock)
 //   ismscode_polls_total{service, result} (result "new_sms", "nothing", "error")
+//   ismscode_sms_delay_estimate_seconds{service, quantile} (gauge; quantile "0.5", "0.95"
+//     of the delay the poll scheduler has learned for the service's SMS)
 //
 // Thread-safe.
 class GatewayMetrics {
@@ -105,6 +107,8 @@ class GatewayMetrics {
   // "nothing", "error"; and for each new SMS, how long it sat upstream before the poll.
   void Polled(std::string_view service, std::string_view result);
   void SmsDetected(std::string_view service, std::chrono::system_clock::duration delay);
+  // The poll scheduler's current estimate of a service's SMS delay, from its origin.
+  void SmsDelayEstimated(std::string_view service, double median_seconds, double p95_seconds);
 
   // The text exposition format, as a scrape sees it (for tests and logs).
   std::string Serialize() const;
@@ -124,6 +128,7 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Counter>& throttled_;
   prometheus::Family<prometheus::Histogram>& detection_delay_;
   prometheus::Family<prometheus::Counter>& polls_;
+  prometheus::Family<prometheus::Gauge>& delay_estimate_;
   prometheus::Gauge& awaits_in_flight_;
   prometheus::Gauge& numbers_watched_;
   MetricChildren children_;

@@ -12,6 +12,16 @@ SystemTime WallClockIn(Runtime::Clock::duration d) {
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
 }
+double Seconds(Runtime::Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+Runtime::Clock::duration FromSeconds(double s) {
+  return std::chrono::duration_cast<Runtime::Clock::duration>(std::chrono::duration<double>(s));
+}
+// How often a service's delay is refitted at most (deliveries refit it at once).
+constexpr auto kRefitEvery = std::chrono::seconds(1);
+// The API document's advice: poll a number no more often than this.
+constexpr auto kAdvisedInterval = std::chrono::seconds(5);
+// Above every plain worth: a number past its maximum gap goes before all others.
+constexpr double kStarving = 1e9;
 }  // namespace
 
 PollHub::PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,
@@ -20,18 +30,31 @@ PollHub::PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options 
       gate_(gate),
       runtime_(std::move(runtime)),
       options_(options),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      delay_model_(options.delay_model) {}
 
 void PollHub::Erase(Entries::iterator it) {
-  if (it->second.timer) runtime_.cancel(*it->second.timer);
+  Entry& e = it->second;
+  if (e.timer) runtime_.cancel(*e.timer);
+  // No SMS by the last poll: the service's SMS come later than that, if at all.
+  if (e.sms.empty() && e.last_poll) {
+    delay_model_.Abandoned(e.number.service, Seconds(*e.last_poll - e.origin));
+  }
+  if (auto k = loops_per_key_.find(e.number.key); k != loops_per_key_.end() && --k->second <= 0) {
+    loops_per_key_.erase(k);
+  }
   entries_.erase(it);
   if (metrics_) metrics_->WatchEnded();
 }
 
-void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher) {
-  uint64_t start = 0;
+void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher,
+                  std::optional<Runtime::Clock::time_point> sent_at) {
+  uint64_t start = 0, replan = 0;
   std::optional<PollReport> known;
   std::vector<UpstreamSms> sms;
+  const auto now = runtime_.now();
+  // The app cannot have sent the SMS before it had the number, nor after now.
+  if (sent_at) sent_at = std::clamp(*sent_at, std::min(number.acquired_at, now), now);
   {
     MutexLock lock(mutex_);
     auto [it, created] = entries_.try_emplace(number.id);
@@ -40,12 +63,21 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
       if (metrics_) metrics_->WatchStarted();
       e.number = number;
       e.loop = start = next_loop_++;
-    } else if (e.polls > 0) {
+      e.watch_started = e.origin = now;
+      ++loops_per_key_[number.key];
+    }
+    if (sent_at && (!e.origin_from_caller || *sent_at < e.origin)) {
+      e.origin = *sent_at;
+      e.origin_from_caller = true;
+      // A put-off poll is planned again from the new origin now, not at its next look.
+      if (!created && e.deferred) replan = e.loop;
+    }
+    if (!created && (e.polls > 0 || e.deferred)) {
       sms = e.sms;
       known = PollReport{.polls = e.polls,
                          .next_poll_at = e.next_poll_at,
                          .last_error = e.last_error,
-                         .waiting_for_budget = e.state == Entry::State::kQueued};
+                         .waiting_for_budget = e.state == Entry::State::kQueued || e.deferred};
     }
     e.watchers.push_back(watcher);
   }
@@ -56,6 +88,7 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
     known->sms = &sms;
     watcher->OnPoll(*known);
   }
+  if (replan) PollDue(number.id, replan);
 }
 
 void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
@@ -81,15 +114,100 @@ size_t PollHub::loops() const {
   return entries_.size();
 }
 
+bool PollHub::HasSlack(const std::string& key, Runtime::Clock::time_point now) {
+  RateBudget& budget = gate_.budget();
+  auto loops = loops_per_key_.find(key);
+  // An interval under the provider's advice asks for more when the budget allows it; it
+  // is no reason to hold polls back when every number could have one per advice.
+  const double interval = std::max(Seconds(options_.interval), Seconds(kAdvisedInterval));
+  const double every_interval = (loops == loops_per_key_.end() ? 0 : loops->second) / interval;
+  return budget.RecentPurchaseRate(key, now) + every_interval <= budget.PollCapacity();
+}
+
+LogNormalDelay PollHub::DelayFor(const std::string& service, Runtime::Clock::time_point now,
+                                 bool refit) {
+  auto [it, fresh] = fits_.try_emplace(service);
+  if (!fresh && !refit && now - it->second.at < kRefitEvery) return it->second.delay;
+  std::vector<double> waiting;  // ages at their last poll, which found nothing
+  for (const auto& [id, e] : entries_) {
+    if (e.number.service == service && e.sms.empty() && e.last_poll) {
+      waiting.push_back(Seconds(*e.last_poll - e.origin));
+    }
+  }
+  it->second = {.delay = delay_model_.Estimate(service, waiting), .at = now};
+  if (metrics_) {
+    metrics_->SmsDelayEstimated(service, it->second.delay.Quantile(0.5),
+                                it->second.delay.Quantile(0.95));
+  }
+  return it->second.delay;
+}
+
+PollHub::Plan PollHub::PlanPoll(const Entry& e, Runtime::Clock::time_point now) {
+  if (e.last_poll && now < *e.last_poll + options_.interval) {
+    return {.poll_now = false, .not_before = *e.last_poll + options_.interval};
+  }
+  if (options_.policy == PollPolicy::kEven) return {};
+  const LogNormalDelay delay = DelayFor(e.number.service, now);
+  const auto origin = e.origin;
+  const double last = e.last_poll ? std::max(0.0, Seconds(*e.last_poll - origin)) : 0;
+  const auto gap_from = e.last_poll.value_or(e.watch_started);
+  const auto starving_at = gap_from + options_.max_gap;
+  Plan plan;
+  plan.priority = [delay, origin, last, starving_at](Runtime::Clock::time_point at) {
+    if (at >= starving_at) return kStarving + Seconds(at - starving_at);
+    return delay.WaitingSeconds(last, Seconds(at - origin));
+  };
+  if (HasSlack(e.number.key, now) || now >= starving_at ||
+      delay.WaitingSeconds(last, Seconds(now - origin)) >= options_.worth_seconds) {
+    return plan;
+  }
+  plan.poll_now = false;
+  plan.not_before = origin + FromSeconds(delay.WhenWaitingReaches(last, options_.worth_seconds,
+                                                                  Seconds(now - origin),
+                                                                  Seconds(starving_at - origin)));
+  plan.not_before = std::clamp(plan.not_before, now, starving_at);
+  return plan;
+}
+
 void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
   std::string key;
+  Plan plan;
+  // When the poll is put off: a heartbeat now, and a look again by the next interval.
+  std::vector<std::shared_ptr<PollWatcher>> watchers;
+  std::vector<UpstreamSms> sms;
+  PollReport report;
+  Runtime::Clock::time_point look_again;
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop) return;
     if (it->second.watchers.empty()) return Erase(it);
-    it->second.state = Entry::State::kQueued;
-    key = it->second.number.key;
+    Entry& e = it->second;
+    if (e.state != Entry::State::kIdle) return;  // already queued or polling
+    const auto now = runtime_.now();
+    plan = PlanPoll(e, now);
+    e.deferred = !plan.poll_now;
+    if (plan.poll_now) {
+      e.state = Entry::State::kQueued;
+      key = e.number.key;
+    } else {
+      e.next_poll_at = WallClockIn(plan.not_before - now);
+      look_again = std::min(plan.not_before, now + options_.interval);
+      watchers = e.watchers;
+      sms = e.sms;
+      report = {.polls = e.polls,
+                .next_poll_at = e.next_poll_at,
+                .last_error = e.last_error,
+                .waiting_for_budget = true};
+    }
+  }
+  if (!plan.poll_now) {
+    report.sms = &sms;
+    for (const auto& w : watchers) w->OnPoll(report);
+    ArmTimer(
+        number_id, loop, Entry::State::kIdle, [this, number_id, loop] { PollDue(number_id, loop); },
+        look_again);
+    return;
   }
   // Polls never give up on the budget: they wait, with heartbeats, until the stream ends.
   const BudgetGate::Ticket ticket = gate_.Submit(
@@ -99,7 +217,8 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
         MutexLock lock(mutex_);
         auto it = entries_.find(number_id);
         if (it != entries_.end() && it->second.loop == loop) Erase(it);
-      });
+      },
+      std::move(plan.priority));
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
@@ -114,8 +233,9 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
 }
 
 void PollHub::ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
-                       Runtime::Task task) {
-  const Runtime::TimerId timer = runtime_.at(runtime_.now() + options_.interval, std::move(task));
+                       Runtime::Task task, std::optional<Runtime::Clock::time_point> when) {
+  const Runtime::TimerId timer =
+      runtime_.at(when.value_or(runtime_.now() + options_.interval), std::move(task));
   std::optional<Runtime::TimerId> stale;
   {
     MutexLock lock(mutex_);
@@ -166,6 +286,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
       return {.sent = false};
     }
     it->second.state = Entry::State::kPolling;
+    it->second.last_poll = runtime_.now();
     number = it->second.number;
   }
   auto result = upstream_.ListSms(number.key, number.id);
@@ -198,6 +319,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     // The upstream lists every SMS the number received; keep the longest list seen, so a
     // flaky answer never makes a delivered SMS disappear.
     if (result.ok() && result.value->size() >= e.sms.size()) e.sms = std::move(*result.value);
+    if (known == 0 && !e.sms.empty()) LearnDelay(e, result.upstream_date);
     report.polls = e.polls;
     watchers = e.watchers;
     sms = e.sms;
@@ -214,6 +336,22 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     }
   };
   return answer;
+}
+
+void PollHub::LearnDelay(const Entry& e, std::optional<SystemTime> upstream_date) {
+  // The poll's age of the number minus how long its first SMS had been visible upstream
+  // (both upstream times, so the clocks' skew cancels out).
+  SystemTime first = e.sms.front().received_at;
+  for (const UpstreamSms& s : e.sms) first = std::min(first, s.received_at);
+  const auto now = runtime_.now();
+  const double visible_for =
+      Seconds(upstream_date.value_or(std::chrono::system_clock::now()) - first);
+  const double delay = Seconds(now - e.origin) - std::max(0.0, visible_for);
+  // Negative: the SMS predates the origin (the test awaited long after its app sent it,
+  // and did not say when): it says nothing about the delay.
+  if (delay < 0) return;
+  delay_model_.Delivered(e.number.service, delay);
+  DelayFor(e.number.service, now, /*refit=*/true);
 }
 
 void PollHub::RecordPoll(const std::string& service,

@@ -14,6 +14,7 @@
 #include "server/budget_gate.h"
 #include "server/errors.h"
 #include "server/runtime.h"
+#include "server/sms_delay_model.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
@@ -45,15 +46,38 @@ class PollWatcher {
   virtual void OnPoll(const PollReport& report) = 0;
 };
 
+// How a key's polls are spent. kEven: every waiting number every interval, first come,
+// first served (the policy before the scheduler, kept for comparison). kLikely: the same
+// while the key's budget has slack; under contention, where a code is likely.
+enum class PollPolicy { kEven, kLikely };
+
 // One poll loop per watched number, however many watchers it has: polls wait for the
 // key's budget in the BudgetGate (after purchases, before list calls), run on its
-// workers, and are timed by the runtime. While a poll waits for budget, watchers get a
-// heartbeat every interval that says so. The loop stops, and its state goes, when the
-// last watcher leaves. Thread-safe.
+// workers, and are timed by the runtime. While a poll waits, watchers get a heartbeat
+// every interval that says so. The loop stops, and its state goes, when the last watcher
+// leaves. Thread-safe.
+//
+// The scheduler (kLikely). A number's SMS cannot be older than its origin: when its
+// first watcher opened AwaitCode (tests trigger the send just before they await), or
+// the caller's own word for when the app sent it. Its delay from the origin follows its
+// service's distribution, which SmsDelayModel learns from the deliveries. When the
+// key's budget has slack (recent purchases plus every waiting number polled every
+// interval, or every 5 s if the interval is shorter, fit in the key's poll capacity),
+// every number is polled every interval (as the budget's pacing allows).
+// Otherwise a number is polled once the SMS, if it is there, has waited `worth_seconds`
+// on average since the last poll (LogNormalDelay::WaitingSeconds), or once `max_gap`
+// passed without a poll; and when several wait for a slot, the one whose SMS has waited
+// longest on average goes first. Purchases keep their priority (BudgetGate).
 class PollHub {
  public:
   struct Options {
-    std::chrono::milliseconds interval{5000};  // the API document's advice
+    // The least time between two polls of one number (the API document's advice).
+    std::chrono::milliseconds interval{5000};
+    PollPolicy policy = PollPolicy::kLikely;
+    // Under contention, no number waits longer than this between polls.
+    std::chrono::milliseconds max_gap{30000};
+    double worth_seconds = 4;
+    SmsDelayModel::Options delay_model;
   };
 
   PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,
@@ -61,7 +85,10 @@ class PollHub {
 
   // A watcher that joins a running loop is told at once what the loop knows (the SMS so
   // far: a code that is already there arrives without waiting for the next poll).
-  void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher);
+  // `sent_at`: when the caller's app sent the SMS, if it said (no earlier than the
+  // purchase, no later than now); the earliest such word is the number's origin.
+  void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher,
+           std::optional<Runtime::Clock::time_point> sent_at = std::nullopt);
   void Remove(const std::string& number_id, const PollWatcher* watcher);
   // Numbers with a poll loop now.
   size_t loops() const;
@@ -75,6 +102,11 @@ class PollHub {
     std::vector<UpstreamSms> sms;
     std::string last_error;  // of the last poll
     SystemTime next_poll_at;
+    Runtime::Clock::time_point watch_started;  // the loop's first watcher came
+    Runtime::Clock::time_point origin;         // the SMS cannot be older (see the class)
+    bool origin_from_caller = false;
+    bool deferred = false;  // idle because its poll was put off, not because it just polled
+    std::optional<Runtime::Clock::time_point> last_poll;  // when the last poll went out
     enum class State { kIdle, kQueued, kPolling } state = State::kIdle;
     BudgetGate::Ticket ticket = 0;  // while queued
     // The loop's next timer (next poll, or next heartbeat while queued): cancelled when
@@ -83,18 +115,35 @@ class PollHub {
   };
   using Entries = std::unordered_map<std::string, Entry>;
 
+  // Decides whether a poll goes now (and with what priority) or when to look again.
+  struct Plan {
+    bool poll_now = true;
+    Runtime::Clock::time_point not_before;  // when !poll_now
+    BudgetGate::Priority priority;
+  };
+  Plan PlanPoll(const Entry& e, Runtime::Clock::time_point now) REQUIRES(mutex_);
+  // Recent purchases plus every waiting number of `key` polled every interval (at most
+  // every 5 s) fit in the key's poll capacity.
+  bool HasSlack(const std::string& key, Runtime::Clock::time_point now) REQUIRES(mutex_);
+  // The service's delay distribution, refitted at most once a second (and after each
+  // delivery), with its waiting numbers as censored observations.
+  LogNormalDelay DelayFor(const std::string& service, Runtime::Clock::time_point now,
+                          bool refit = false) REQUIRES(mutex_);
   void PollDue(const std::string& number_id, uint64_t loop);
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
   void Erase(Entries::iterator it) REQUIRES(mutex_);
+  // Teaches the delay model the first SMS of `e` (just found by a poll).
+  void LearnDelay(const Entry& e, std::optional<SystemTime> upstream_date) REQUIRES(mutex_);
   // The poll's metrics: its result, and how long each SMS it found first had waited.
   void RecordPoll(const std::string& service,
                   const UpstreamResult<std::vector<UpstreamSms>>& result,
                   const std::vector<UpstreamSms>& sms, size_t known);
-  // Sets `loop`'s next timer for number_id, replacing the one it had, if the loop is
-  // still in the `expected` state; otherwise the new timer is dropped.
+  // Sets `loop`'s next timer for number_id (at `when`, default one interval from now),
+  // replacing the one it had, if the loop is still in the `expected` state; otherwise the
+  // new timer is dropped.
   void ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
-                Runtime::Task task);
+                Runtime::Task task, std::optional<Runtime::Clock::time_point> when = {});
 
   Upstream& upstream_;
   BudgetGate& gate_;
@@ -104,6 +153,13 @@ class PollHub {
   mutable Mutex mutex_;
   uint64_t next_loop_ GUARDED_BY(mutex_) = 1;
   Entries entries_ GUARDED_BY(mutex_);
+  std::unordered_map<std::string, int> loops_per_key_ GUARDED_BY(mutex_);
+  SmsDelayModel delay_model_ GUARDED_BY(mutex_);
+  struct Fit {
+    LogNormalDelay delay;
+    Runtime::Clock::time_point at;
+  };
+  std::unordered_map<std::string, Fit> fits_ GUARDED_BY(mutex_);  // by service
 };
 
 }  // namespace ismscode::gateway

@@ -18,9 +18,13 @@ inline google::protobuf::Timestamp ToProto(SystemTime t) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+// A caller's timestamp past year 2255 (or before 1685) would overflow 64-bit
+// nanoseconds: it is taken as the nearest one that does not.
 inline SystemTime FromProto(const google::protobuf::Timestamp& t) {
+  constexpr int64_t kFarthest = 9'000'000'000;  // seconds from the epoch
+  const int64_t seconds = std::clamp<int64_t>(t.seconds(), -kFarthest, kFarthest);
   return SystemTime(std::chrono::duration_cast<SystemTime::duration>(
-      std::chrono::nanoseconds(google::protobuf::util::TimeUtil::TimestampToNanoseconds(t))));
+      std::chrono::seconds(seconds) + std::chrono::nanoseconds(t.nanos())));
 }
 
 // Durations beyond this mean "as long as allowed": a number's reservation and a call's

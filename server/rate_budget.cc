@@ -23,7 +23,7 @@ int DefaultReserve(int limit, int given) { return given >= 0 ? given : std::max(
 
 RateBudget::RateBudget(Options options)
     : options_(options),
-      reserve_for_acquire_(DefaultReserve(options.limit, options.reserve_for_acquire)),
+      reserve_for_acquire_(options.reserve_for_acquire >= 0 ? options.reserve_for_acquire : 1),
       reserve_for_polls_(DefaultReserve(options.limit, options.reserve_for_polls)),
       burst_(options.burst > 0 ? options.burst : std::max(1.0, options.limit / 6.0)),
       tokens_per_second_(options.limit /
@@ -82,6 +82,10 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
     const bool took_token = k.tokens >= 1;  // purchases take one only when there is one
     if (took_token) k.tokens -= 1;
     k.unanswered.emplace(slot, took_token);
+    if (purpose == Purpose::kAcquire) {
+      k.purchases.push_back(now);
+      ForgetOldPurchases(k, now);
+    }
     return {.slot = slot};
   }
   if (used < allowed) return {.wait = pace};  // the window has room: only the pacer waits
@@ -110,6 +114,26 @@ void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point 
   } else if (took_token) {
     k.tokens = std::min(burst_, k.tokens + 1);  // nothing went out: the pacer gets it back
   }
+}
+
+void RateBudget::ForgetOldPurchases(Key& k, Clock::time_point now) const {
+  while (!k.purchases.empty() && k.purchases.front() <= now - PurchaseHorizon()) {
+    k.purchases.pop_front();
+  }
+}
+
+double RateBudget::RecentPurchaseRate(const std::string& key, Clock::time_point now) const {
+  MutexLock lock(mutex_);
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return 0;
+  ForgetOldPurchases(it->second, now);
+  return static_cast<double>(it->second.purchases.size()) /
+         std::chrono::duration<double>(PurchaseHorizon()).count();
+}
+
+double RateBudget::PollCapacity() const {
+  return (options_.limit - Floor(Purpose::kPoll)) /
+         std::max(1e-9, std::chrono::duration<double>(options_.window).count());
 }
 
 void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {

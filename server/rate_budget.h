@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -40,9 +41,13 @@ class RateBudget {
   struct Options {
     int limit = 60;  // requests per window per key
     Clock::duration window = std::chrono::seconds(60);
-    int reserve_for_acquire = -1;  // slots polls and lists leave; -1: max(1, limit / 20)
-    int reserve_for_polls = -1;    // further slots lists leave; -1: max(1, limit / 20)
-    double burst = -1;             // the pacer's bucket; -1: max(1, limit / 6)
+    // Slots polls and lists leave to purchases; -1: 1. Purchases go first anyway: the
+    // reserve is for a purchase that comes while polls fill the window (it goes at once;
+    // a second at the same moment waits for the next slot). Every slot more is one poll
+    // less a window when the key is busy.
+    int reserve_for_acquire = -1;
+    int reserve_for_polls = -1;  // further slots lists leave; -1: max(1, limit / 20)
+    double burst = -1;           // the pacer's bucket; -1: max(1, limit / 6)
   };
 
   // Either a slot (the request may go now) or how long until one could be free: a
@@ -64,6 +69,11 @@ class RateBudget {
 
   Clock::duration window() const { return options_.window; }
   int limit() const { return options_.limit; }
+  // Purchases per second on `key` lately (over the last third of a window): the share of
+  // the budget that polls cannot count on.
+  double RecentPurchaseRate(const std::string& key, Clock::time_point now) const;
+  // Requests per second polls could use if nothing else needed the key.
+  double PollCapacity() const;
   // Keys with state now (idle keys are forgotten once there are many).
   size_t keys() const;
   // Requests that count against `key` at `now` (unanswered ones included).
@@ -74,7 +84,8 @@ class RateBudget {
     std::map<SlotId, bool> unanswered;          // slot -> it took a pacer token
     std::multiset<Clock::time_point> answered;  // answer times still inside the window
     Clock::time_point paused_until;
-    double tokens = -1;  // the pacer's; -1: not started (a full bucket)
+    std::deque<Clock::time_point> purchases;  // slots taken for purchases, lately
+    double tokens = -1;                       // the pacer's; -1: not started (a full bucket)
     Clock::time_point refilled;
   };
 
@@ -82,6 +93,8 @@ class RateBudget {
   void ForgetIdle(Clock::time_point now) REQUIRES(mutex_);
   void Expire(Key& k, Clock::time_point now) const REQUIRES(mutex_);
   int Floor(Purpose purpose) const;
+  Clock::duration PurchaseHorizon() const { return options_.window / 3; }
+  void ForgetOldPurchases(Key& k, Clock::time_point now) const REQUIRES(mutex_);
   // Refills the pacer to `now`; how long until it holds one token (zero when it does).
   Clock::duration Pace(Key& k, Clock::time_point now) const;
 

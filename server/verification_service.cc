@@ -167,6 +167,18 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   }
   // Whichever comes first: the caller's timeout or the reservation's end.
   const auto steady_now = Scheduler::Clock::now();
+  std::optional<Scheduler::Clock::time_point> sms_sent_at;
+  if (request->has_sms_sent_at()) {
+    // Clocks differ a little; a minute ahead of ours is a mistake, not skew.
+    const auto ahead = FromProto(request->sms_sent_at()) - std::chrono::system_clock::now();
+    if (ahead > std::chrono::minutes(1)) {
+      return invalid("sms_sent_at", "is more than a minute in the future");
+    }
+    // The hub clamps it to the purchase; a time long past only needs not to overflow.
+    sms_sent_at = steady_now + std::chrono::duration_cast<Scheduler::Clock::duration>(
+                                   std::max<std::chrono::system_clock::duration>(
+                                       ahead, -std::chrono::hours(24 * 365)));
+  }
   const auto until_expiry = number.expires_at - std::chrono::system_clock::now();
   const bool expiry_first = until_expiry < timeout;
   AwaitReactor::Params params{
@@ -175,6 +187,7 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
       .received_after = request->has_received_after()
                             ? std::optional<SystemTime>(FromProto(request->received_after()))
                             : std::nullopt,
+      .sms_sent_at = sms_sent_at,
       .follow = request->follow(),
       .deadline =
           steady_now + (expiry_first

@@ -120,6 +120,7 @@ UpstreamResult<std::vector<UpstreamSms>> FakeUpstream::ListSms(const std::string
                                                                const std::string& number_id) {
   std::lock_guard lock(mu_);
   ++polls_;
+  ++polls_of_[number_id];
   UpstreamResult<std::vector<UpstreamSms>> out;
   if (!poll_failures_.empty()) {
     out.error = poll_failures_.front();
@@ -134,6 +135,12 @@ UpstreamResult<std::vector<UpstreamSms>> FakeUpstream::ListSms(const std::string
     out.value = it->second;
   }
   return out;
+}
+
+int FakeUpstream::polls_of(const std::string& number_id) const {
+  std::lock_guard lock(mu_);
+  auto it = polls_of_.find(number_id);
+  return it == polls_of_.end() ? 0 : it->second;
 }
 
 void FakeUpstream::SetDate(SystemTime date) {

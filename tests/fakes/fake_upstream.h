@@ -42,6 +42,7 @@ class FakeUpstream final : public Upstream {
 
   int purchases() const;
   int polls() const;
+  int polls_of(const std::string& number_id) const;
   int list_calls() const;
 
   UpstreamResult<std::vector<UpstreamCountry>> ListCountries(const std::string& key) override;
@@ -66,6 +67,7 @@ class FakeUpstream final : public Upstream {
   bool interrupted_ = false;
   int purchases_ = 0, polls_ = 0, list_calls_ = 0;
   std::map<std::string, std::vector<UpstreamSms>> sms_;
+  std::map<std::string, int> polls_of_;
   std::optional<SystemTime> date_;
   std::deque<GatewayError> poll_failures_, list_failures_;
 };

@@ -56,6 +56,32 @@ class BudgetGateTest : public ::testing::Test {
   std::chrono::milliseconds last_retry_after_{};
 };
 
+TEST_F(BudgetGateTest, WithinAPurposeTheHighestPriorityGoesFirst) {
+  budget_.PauseUntil("k", clock_.now() + 10s);  // everyone queues
+  auto submit = [&](const std::string& name, BudgetGate::Priority priority) {
+    gate_.Submit(
+        "k", Purpose::kPoll, kNever,
+        [this, name] {
+          ran_.push_back(name);
+          return Answer{};
+        },
+        [](const GatewayError&) {}, std::move(priority));
+  };
+  submit("plain", nullptr);  // no priority: 0
+  submit("low", [](auto) { return 1.0; });
+  // A priority is asked at the moment a slot frees, not when the request arrived.
+  const auto arrived = clock_.now();
+  submit("growing", [arrived](Runtime::Clock::time_point now) {
+    return std::chrono::duration<double>(now - arrived).count();  // 10 when the slots free
+  });
+  submit("high", [](auto) { return 5.0; });
+  clock_.Advance(10s);
+  // Three poll slots (one stays for purchases): the three highest, the highest first.
+  EXPECT_EQ(ran_, (std::vector<std::string>{"growing", "high", "low"}));
+  clock_.Advance(60s);
+  EXPECT_EQ(ran_, (std::vector<std::string>{"growing", "high", "low", "plain"}));
+}
+
 TEST_F(BudgetGateTest, ASpentBudgetServesPurchasesThenPollsThenLists) {
   for (int i = 0; i < 4; ++i) Submit("early" + std::to_string(i), Purpose::kAcquire);
   // Arriving in the worst order for the purchase.

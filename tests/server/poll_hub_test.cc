@@ -46,7 +46,9 @@ class PollHubTest : public ::testing::Test {
   fakes::FakeUpstream upstream_;
   RateBudget budget_{{.limit = 3, .window = 60s, .reserve_for_acquire = 1, .burst = 3}};
   BudgetGate gate_{budget_, clock_.runtime()};
-  PollHub hub_{upstream_, gate_, clock_.runtime(), {.interval = 5000ms}};
+  // The loop's mechanics, on the even policy (poll_scheduler_test.cc has the other).
+  PollHub hub_{
+      upstream_, gate_, clock_.runtime(), {.interval = 5000ms, .policy = PollPolicy::kEven}};
 };
 
 TEST_F(PollHubTest, ManyWatchersOnePollLoop) {
@@ -140,7 +142,11 @@ TEST_F(PollHubTest, ALateWatcherGetsTheSmsAlreadySeenWithoutWaiting) {
 
 TEST_F(PollHubTest, PollsCountTheirYieldAndHowLongEachNewSmsWaitedUpstream) {
   GatewayMetrics metrics;
-  PollHub hub{upstream_, gate_, clock_.runtime(), {.interval = 5000ms}, &metrics};
+  PollHub hub{upstream_,
+              gate_,
+              clock_.runtime(),
+              {.interval = 5000ms, .policy = PollPolicy::kEven},
+              &metrics};
   const SystemTime t = fakes::FakeUpstream::epoch;
   upstream_.SetDate(t + 10s);
   upstream_.SetSms("num-1", {{"Acme", "code 1111", t + 7s}});

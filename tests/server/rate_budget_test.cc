@@ -101,6 +101,20 @@ TEST(RateBudget, ASlotNeverSentIsFreeAtOnce) {
   EXPECT_TRUE(budget.TryTake("k", Purpose::kAcquire, t0).slot);
 }
 
+TEST(RateBudget, KnowsTheRecentPurchaseRateAndWhatPollsCouldUse) {
+  RateBudget budget({.limit = 60, .window = 60s, .reserve_for_acquire = 3});
+  EXPECT_DOUBLE_EQ(budget.PollCapacity(), 57.0 / 60);
+  EXPECT_EQ(budget.RecentPurchaseRate("k", t0), 0);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(budget.TryTake("k", Purpose::kAcquire, t0 + i * 2s).slot);
+  ASSERT_TRUE(budget.TryTake("k", Purpose::kPoll, t0 + 19s).slot);  // not a purchase
+  // Over the last third of the window (20 s): 10 purchases.
+  EXPECT_DOUBLE_EQ(budget.RecentPurchaseRate("k", t0 + 19s), 0.5);
+  EXPECT_DOUBLE_EQ(budget.RecentPurchaseRate("k", t0 + 30s), 4.0 / 20) << "those after 10 s";
+  EXPECT_EQ(budget.RecentPurchaseRate("k", t0 + 40s), 0);
+  EXPECT_EQ(budget.RecentPurchaseRate("other", t0 + 19s), 0);
+}
+
 TEST(RateBudget, KeysHaveTheirOwnBudgets) {
   RateBudget budget({.limit = 1, .window = 60s});
   EXPECT_TRUE(budget.TryTake("a", Purpose::kAcquire, t0).slot);
