@@ -376,7 +376,7 @@ void AddAcquireOptions(CLI::App* cmd, harness::AcquireRequest& r, std::string& m
 }
 
 void AddAwaitOptions(CLI::App* cmd, harness::AwaitOptions& o, std::string& timeout,
-                     std::string& received_after) {
+                     std::string& received_after, std::string& sms_sent_at) {
   cmd->add_option("-t,--timeout", timeout, "how long to wait (default 120s)")->check(kDuration);
   cmd->add_option("-p,--pattern", o.code_pattern, "RE2 whose first group is the code");
   cmd->add_option("--sender", o.sender_pattern, "RE2 the sender must match");
@@ -385,6 +385,9 @@ void AddAwaitOptions(CLI::App* cmd, harness::AwaitOptions& o, std::string& timeo
   cmd->add_option("--max-length", o.max_code_length, "longest code (default 8)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--received-after", received_after, "ignore SMS received at or before TIME")
+      ->check(kTime);
+  cmd->add_option("--sent-at", sms_sent_at,
+                  "your app sent the SMS at TIME (a busy key's polls are planned from it)")
       ->check(kTime);
 }
 
@@ -441,7 +444,7 @@ int Main(int argc, char** argv) {
   });
 
   harness::AcquireRequest acquire;
-  std::string max_wait, timeout, received_after;
+  std::string max_wait, timeout, received_after, sms_sent_at;
   harness::AwaitOptions await;
   auto to_request = [&] {
     harness::AcquireRequest r = acquire;
@@ -453,6 +456,7 @@ int Main(int argc, char** argv) {
     if (!timeout.empty()) o.timeout = *ParseDuration(timeout);
     if (o.timeout.count() == 0 && !timeout.empty()) o.timeout = milliseconds(1);
     if (!received_after.empty()) o.received_after = ParseRfc3339(received_after);
+    if (!sms_sent_at.empty()) o.sms_sent_at = ParseRfc3339(sms_sent_at);
     return o;
   };
 
@@ -466,7 +470,7 @@ int Main(int argc, char** argv) {
   bool follow = false;
   auto* aw = app.add_subcommand("await", "wait for a number's code; prints the code");
   aw->add_option("number_id", number_id, "the id from `ismsctl acquire`")->required();
-  AddAwaitOptions(aw, await, timeout, received_after);
+  AddAwaitOptions(aw, await, timeout, received_after, sms_sent_at);
   aw->add_flag("--follow", follow, "print every code until the timeout");
   aw->callback([&] { rc = cli.AwaitCommand(number_id, to_await(), follow); });
 
@@ -475,7 +479,7 @@ int Main(int argc, char** argv) {
                          "rent a number, print it at once (type it into the app under test), then "
                          "wait for its code and print it");
   AddAcquireOptions(ver, acquire, max_wait);
-  AddAwaitOptions(ver, await, timeout, received_after);
+  AddAwaitOptions(ver, await, timeout, received_after, sms_sent_at);
   ver->callback([&] { rc = cli.Verify(to_request(), to_await()); });
 
   // ismsctl mock ...

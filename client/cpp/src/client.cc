@@ -406,6 +406,7 @@ Result<std::vector<Code>> Client::Await(const std::string& number_id, const Awai
   r.set_min_code_length(options.min_code_length);
   r.set_max_code_length(options.max_code_length);
   if (options.received_after) ToProto(*options.received_after, r.mutable_received_after());
+  if (options.sms_sent_at) ToProto(*options.sms_sent_at, r.mutable_sms_sent_at());
   r.set_follow(follow);
 
   grpc::ClientContext context;

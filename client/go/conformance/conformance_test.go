@@ -477,12 +477,15 @@ func (r *runner) await(client *harness.Client, step object, where string) (inter
 	if v, ok := a["max_code_length"].(float64); ok {
 		options.MaxCodeLength = int(v)
 	}
-	if text := str(a, "received_after"); text != "" {
-		t, err := time.Parse(time.RFC3339Nano, text)
-		if err != nil {
-			r.t.Fatalf("%s: received_after: %v", where, err)
+	for field, into := range map[string]*time.Time{"received_after": &options.ReceivedAfter,
+		"sms_sent_at": &options.SmsSentAt} {
+		if text := str(a, field); text != "" {
+			t, err := time.Parse(time.RFC3339Nano, text)
+			if err != nil {
+				r.t.Fatalf("%s: %s: %v", where, field, err)
+			}
+			*into = t
 		}
-		options.ReceivedAfter = t
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -78,8 +78,11 @@ type AwaitOptions struct {
 	MinCodeLength int
 	MaxCodeLength int
 	ReceivedAfter time.Time // only SMS received after it (e.g. a resend); zero: any
-	Follow        bool      // every code until the timeout, not only the first
-	OnHeartbeat   func(Heartbeat)
+	// When your app sent the SMS, if you know: a busy key's polls are planned from it.
+	// Zero: from when the wait began.
+	SmsSentAt   time.Time
+	Follow      bool // every code until the timeout, not only the first
+	OnHeartbeat func(Heartbeat)
 }
 
 // Client is a client of one gateway, safe for concurrent use. Close it when done.
@@ -317,11 +320,18 @@ func (c *Client) Stream(ctx context.Context, numberID string, opts AwaitOptions)
 	if timeout > 0 {
 		request.Timeout = durationpb.New(timeout)
 	}
-	if !opts.ReceivedAfter.IsZero() {
-		request.ReceivedAfter = timestamppb.New(opts.ReceivedAfter)
-		if request.ReceivedAfter.CheckValid() != nil {
-			return nil, invalidArgument("ReceivedAfter", "must be between the years 1 and 9999",
-				"received_after")
+	for _, t := range []struct {
+		value  time.Time
+		into   **timestamppb.Timestamp
+		option string
+		field  string
+	}{{opts.ReceivedAfter, &request.ReceivedAfter, "ReceivedAfter", "received_after"},
+		{opts.SmsSentAt, &request.SmsSentAt, "SmsSentAt", "sms_sent_at"}} {
+		if t.value.IsZero() {
+			continue
+		}
+		if *t.into = timestamppb.New(t.value); (*t.into).CheckValid() != nil {
+			return nil, invalidArgument(t.option, "must be between the years 1 and 9999", t.field)
 		}
 	}
 	if timeout == 0 {

@@ -379,6 +379,11 @@ func TestDialErrorsNameTheAddressAndCloseTwiceIsHarmless(t *testing.T) {
 	if e := asError(t, err, harness.ReasonInvalidArgument); e.BadFields[0].Field != "received_after" {
 		t.Errorf("bad fields %v", e.BadFields)
 	}
+	_, err = client.AwaitCode(context.Background(), number.ID,
+		harness.AwaitOptions{SmsSentAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if e := asError(t, err, harness.ReasonInvalidArgument); e.BadFields[0].Field != "sms_sent_at" {
+		t.Errorf("bad fields %v", e.BadFields)
+	}
 	lazy, _ := harness.Dial(context.Background(), harness.Options{Address: address, ConnectTimeout: -1})
 	if lazy.Close() != nil || lazy.Close() != nil {
 		t.Error("Close returned an error")

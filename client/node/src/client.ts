@@ -72,6 +72,11 @@ export interface AwaitOptions extends CallOptions {
   maxCodeLength?: number;
   /** Only SMS received after this time (e.g. a resend). */
   receivedAfter?: Date;
+  /**
+   * When your app sent the SMS, if you know: a busy key's polls are planned from it
+   * (default: from when the wait began).
+   */
+  smsSentAt?: Date;
   /** Every code until the timeout, not only the first. */
   follow?: boolean;
 }
@@ -157,6 +162,15 @@ const LATEST_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 function timestamp(date: Date) {
   return secondsAndNanos(date.getTime());
+}
+
+// A Date option as a Timestamp, or INVALID_ARGUMENT naming the option and its field.
+function checkDate(value: unknown, option: string, field: string) {
+  const at = value instanceof Date ? value.getTime() : NaN;
+  if (Number.isNaN(at) || at < EARLIEST_TIMESTAMP_MS || at > LATEST_TIMESTAMP_MS) {
+    throw invalid(option, "must be a valid Date between the years 1 and 9999", field);
+  }
+  return timestamp(value as Date);
 }
 
 function toDate(ts: Timestamp__Output | null | undefined): Date {
@@ -415,12 +429,10 @@ export class Client {
     };
     if (timeoutMs) request.timeout = duration(timeoutMs);
     if (options.receivedAfter !== undefined) {
-      const at = options.receivedAfter instanceof Date ? options.receivedAfter.getTime() : NaN;
-      if (Number.isNaN(at) || at < EARLIEST_TIMESTAMP_MS || at > LATEST_TIMESTAMP_MS) {
-        throw invalid("receivedAfter", "must be a valid Date between the years 1 and 9999",
-                      "received_after");
-      }
-      request.received_after = timestamp(options.receivedAfter);
+      request.received_after = checkDate(options.receivedAfter, "receivedAfter", "received_after");
+    }
+    if (options.smsSentAt !== undefined) {
+      request.sms_sent_at = checkDate(options.smsSentAt, "smsSentAt", "sms_sent_at");
     }
     const signal = checkSignal(options.signal);
     this.#checkOpen();

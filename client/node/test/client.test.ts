@@ -69,6 +69,7 @@ test("bad input at the edge is an InvalidArgumentError naming the request's fiel
     [() => client.stream("num_1", { timeoutMs: -5 }), "timeout"],
     [() => client.stream("num_1", { minCodeLength: 2.5 }), "min_code_length"],
     [() => client.stream("num_1", { receivedAfter: new Date("not a date") }), "received_after"],
+    [() => client.stream("num_1", { smsSentAt: "yesterday" as unknown as Date }), "sms_sent_at"],
   ];
   for (const [call, field] of cases) {
     await assert.rejects(async () => call(), (e: unknown) =>

@@ -267,6 +267,7 @@ class CaseRunner {
       follow,
       timeoutMs: a.timeout_ms as number | undefined,
       receivedAfter: "received_after" in a ? new Date(a.received_after as string) : undefined,
+      smsSentAt: "sms_sent_at" in a ? new Date(a.sms_sent_at as string) : undefined,
     });
     let fired = 0;
     let cancelled = false;

@@ -196,8 +196,10 @@ class Client:
     def stream(self, number_id: str, *, timeout: Optional[Seconds] = None,
                code_pattern: str = "", sender_pattern: str = "", min_code_length: int = 0,
                max_code_length: int = 0, received_after: Optional[datetime] = None,
-               follow: bool = False) -> CodeStream:
-        """The AwaitCode stream itself: iterate it for Heartbeat and Code events."""
+               sms_sent_at: Optional[datetime] = None, follow: bool = False) -> CodeStream:
+        """The AwaitCode stream itself: iterate it for Heartbeat and Code events.
+        sms_sent_at: when your app sent the SMS, if you know (a busy key's polls are
+        planned from it; default: from when the wait began)."""
         timeout_d = _delta(timeout, "timeout")
         request = pb.AwaitCodeRequest(number_id=number_id, code_pattern=code_pattern,
                                       sender_pattern=sender_pattern,
@@ -205,11 +207,12 @@ class Client:
                                       max_code_length=max_code_length, follow=follow)
         if timeout_d is not None and timeout_d > timedelta(0):
             request.timeout.FromTimedelta(timeout_d)
-        if received_after is not None:
-            if received_after.tzinfo is None:  # naive: taken as UTC
-                received_after = received_after.replace(tzinfo=timezone.utc)
-            request.received_after.FromDatetime(received_after.astimezone(timezone.utc)
-                                                .replace(tzinfo=None))
+        for field, value in (("received_after", received_after), ("sms_sent_at", sms_sent_at)):
+            if value is not None:
+                if value.tzinfo is None:  # naive: taken as UTC
+                    value = value.replace(tzinfo=timezone.utc)
+                getattr(request, field).FromDatetime(value.astimezone(timezone.utc)
+                                                     .replace(tzinfo=None))
         deadline = (timeout_d if timeout_d else _DEFAULT_AWAIT) + _STREAM_MARGIN
         call = self._stub.AwaitCode(request, timeout=deadline.total_seconds(),
                                     metadata=self._metadata)

@@ -351,9 +351,11 @@ class CaseRunner {
       o.sender_pattern = a.value("sender_pattern", "");
       o.min_code_length = a.value("min_code_length", 0);
       o.max_code_length = a.value("max_code_length", 0);
-      if (a.contains("received_after")) {
-        o.received_after = ParseRfc3339(a["received_after"].get<std::string>());
-        EXPECT_TRUE(o.received_after.has_value()) << "not a timestamp: " << a["received_after"];
+      for (auto [field, into] : {std::pair{"received_after", &o.received_after},
+                                 std::pair{"sms_sent_at", &o.sms_sent_at}}) {
+        if (!a.contains(field)) continue;
+        *into = ParseRfc3339(a[field].get<std::string>());
+        EXPECT_TRUE(into->has_value()) << field << " is not a timestamp: " << a[field];
       }
       const int cancel_after = a.value("cancel_after_heartbeats", 0);
       Cancellation cancellation;

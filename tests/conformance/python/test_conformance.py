@@ -246,8 +246,9 @@ class CaseRunner:
                        follow=a.get("follow", False))
         if "timeout_ms" in a:
             options["timeout"] = a["timeout_ms"] / 1000
-        if "received_after" in a:
-            options["received_after"] = parse_time(a["received_after"])
+        for field in ("received_after", "sms_sent_at"):
+            if field in a:
+                options[field] = parse_time(a[field])
         fired, cancelled = 0, False
         codes = []
         try:

@@ -198,6 +198,9 @@ struct AwaitOptions {
   int min_code_length = 0;               // 0: the gateway's default (4)
   int max_code_length = 0;               // 0: the gateway's default (8)
   std::optional<Timestamp> received_after;
+  // When your app sent the SMS, if you know: a busy key's polls are planned from it
+  // (default: from when the wait began).
+  std::optional<Timestamp> sms_sent_at;
   // Called on the calling thread for every heartbeat.
   std::function<void(const Heartbeat&)> on_heartbeat;
   std::optional<Cancellation> cancellation;
