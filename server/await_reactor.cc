@@ -20,7 +20,7 @@ void AwaitReactor::Start() {
     });
   }
   // Not under mu_: a running loop tells a new watcher what it knows at once (OnPoll).
-  service_.hub_.Add(p_.number, shared_from_this(), p_.sms_sent_at);
+  service_.hub_.Add(p_.number, shared_from_this(), p_.sms_sent_at, p_.deadline);
 }
 
 void AwaitReactor::OnPoll(const PollReport& report) {

@@ -10,7 +10,7 @@ namespace {
 // Flag values that are converted after parsing (durations, files).
 struct RawFlags {
   int64_t poll_interval_ms = 5000;
-  int64_t poll_max_gap_ms = 30000;
+  int64_t poll_max_gap_ms = 60000;
   std::string poll_policy = "likely";
   int64_t rate_window_seconds = 60;
   int64_t list_cache_seconds = 600;
@@ -42,7 +42,9 @@ std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
                   "\"even\" (every number in turn)")
       ->check(CLI::IsMember({"likely", "even"}));
   app->add_option("--poll-max-gap-ms", raw.poll_max_gap_ms,
-                  "under --poll-policy likely, no number waits longer than this between polls")
+                  "under --poll-policy likely, a number is due for a poll this long after its "
+                  "last one, whatever its SMS's delay says (default: at least "
+                  "--poll-interval-ms)")
       ->check(CLI::Range(int64_t{10}, int64_t{3'600'000}));
   app->add_option("--rate-limit", c.options.rate_limit,
                   "at most N upstream requests per key in any interval of --rate-window "
@@ -105,7 +107,10 @@ absl::StatusOr<GatewayConfig> ParseGatewayFlags(int argc, const char* const* arg
   c.options.poll_policy = raw.poll_policy == "even" ? PollPolicy::kEven : PollPolicy::kLikely;
   c.options.poll_max_gap = std::chrono::milliseconds(raw.poll_max_gap_ms);
   if (c.options.poll_max_gap < c.options.poll_interval) {
-    return absl::InvalidArgumentError("--poll-max-gap-ms must be at least --poll-interval-ms");
+    if (app->get_option("--poll-max-gap-ms")->count() > 0) {
+      return absl::InvalidArgumentError("--poll-max-gap-ms must be at least --poll-interval-ms");
+    }
+    c.options.poll_max_gap = c.options.poll_interval;  // the default gap, under a long interval
   }
   c.options.rate_window = std::chrono::seconds(raw.rate_window_seconds);
   c.options.list_cache_ttl = std::chrono::seconds(raw.list_cache_seconds);

@@ -21,7 +21,7 @@ struct GatewayOptions {
   // every waiting number is polled this often.
   std::chrono::milliseconds poll_interval{5000};
   PollPolicy poll_policy = PollPolicy::kLikely;   // see PollHub
-  std::chrono::milliseconds poll_max_gap{30000};  // under contention, at most between polls
+  std::chrono::milliseconds poll_max_gap{60000};  // under contention, a number is due again after
   double poll_worth_seconds = 4;                  // see PollHub::Options::worth_seconds
   // The upstream's rate limit for one key: no interval of `rate_window` carries more
   // than `rate_limit` requests (purchases, polls and list calls together).

@@ -13,13 +13,18 @@ SystemTime WallClockIn(Runtime::Clock::duration d) {
          std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
 }
 double Seconds(Runtime::Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-Runtime::Clock::duration FromSeconds(double s) {
-  return std::chrono::duration_cast<Runtime::Clock::duration>(std::chrono::duration<double>(s));
+Runtime::Clock::duration FromSeconds(double s) {  // rounded up: never before the moment
+  return std::chrono::ceil<Runtime::Clock::duration>(std::chrono::duration<double>(s));
 }
 // How often a service's delay is refitted at most (deliveries refit it at once).
 constexpr auto kRefitEvery = std::chrono::seconds(1);
 // The API document's advice: poll a number no more often than this.
 constexpr auto kAdvisedInterval = std::chrono::seconds(5);
+// A watcher's stream gets its poll this long before it ends, at the latest.
+constexpr auto kLastChance = std::chrono::seconds(1);
+// Ended loops' origins and last polls are kept this long, for a loop that takes over.
+constexpr auto kEndedFor = std::chrono::minutes(10);
+constexpr size_t kEndedKept = 10000;
 // Above every plain worth: a number past its maximum gap goes before all others.
 constexpr double kStarving = 1e9;
 }  // namespace
@@ -33,13 +38,15 @@ PollHub::PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options 
       metrics_(metrics),
       delay_model_(options.delay_model) {}
 
-void PollHub::Erase(Entries::iterator it) {
+void PollHub::Erase(Entries::iterator it, bool censored) {
   Entry& e = it->second;
   if (e.timer) runtime_.cancel(*e.timer);
-  // No SMS by the last poll: the service's SMS come later than that, if at all.
-  if (e.sms.empty() && e.last_poll) {
+  // Its watchers left with no SMS by the last poll: the service's SMS come later than
+  // that, if at all. (Not so when the number failed or the gateway stops.)
+  if (censored && e.sms.empty() && e.last_poll) {
     delay_model_.Abandoned(e.number.service, Seconds(*e.last_poll - e.origin));
   }
+  Remember(it->first, e);
   if (auto k = loops_per_key_.find(e.number.key); k != loops_per_key_.end() && --k->second <= 0) {
     loops_per_key_.erase(k);
   }
@@ -47,8 +54,19 @@ void PollHub::Erase(Entries::iterator it) {
   if (metrics_) metrics_->WatchEnded();
 }
 
+void PollHub::Remember(const std::string& number_id, const Entry& e) {
+  const auto now = runtime_.now();
+  if (ended_.size() >= kEndedKept) {
+    std::erase_if(ended_, [&](const auto& kv) { return now - kv.second.at >= kEndedFor; });
+    if (ended_.size() >= kEndedKept) ended_.clear();  // a flood of numbers: start over
+  }
+  ended_[number_id] = {
+      .origin = e.origin, .last_poll = e.last_poll, .polls = e.polls, .sms = e.sms, .at = now};
+}
+
 void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher,
-                  std::optional<Runtime::Clock::time_point> sent_at) {
+                  std::optional<Runtime::Clock::time_point> sent_at,
+                  std::optional<Runtime::Clock::time_point> deadline) {
   uint64_t start = 0, replan = 0;
   std::optional<PollReport> known;
   std::vector<UpstreamSms> sms;
@@ -65,14 +83,32 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
       e.loop = start = next_loop_++;
       e.watch_started = e.origin = now;
       ++loops_per_key_[number.key];
+      // A loop for a number watched a moment ago (a retry, a reconnect) goes on from
+      // where that one was: its origin, its last poll (the interval still holds) and the
+      // SMS it saw (a code already there comes at once).
+      if (auto ended = ended_.find(number.id); ended != ended_.end()) {
+        if (now - ended->second.at < kEndedFor) {
+          e.origin = std::min(e.origin, ended->second.origin);
+          e.last_poll = ended->second.last_poll;
+          e.polls = ended->second.polls;
+          e.sms = std::move(ended->second.sms);
+        }
+        ended_.erase(ended);
+      }
     }
-    if (sent_at && (!e.origin_from_caller || *sent_at < e.origin)) {
+    if (deadline) e.deadlines.emplace(watcher.get(), *deadline);
+    // The earliest word is the origin: an SMS cannot be older, and may be younger.
+    if (sent_at && *sent_at < e.origin) {
       e.origin = *sent_at;
-      e.origin_from_caller = true;
       // A put-off poll is planned again from the new origin now, not at its next look.
       if (!created && e.deferred) replan = e.loop;
     }
-    if (!created && (e.polls > 0 || e.deferred)) {
+    // So is a watcher that must hear sooner than the plan.
+    if (!created && e.deferred && deadline && *deadline - kLastChance < e.planned) {
+      replan = e.loop;
+    }
+    // (A new loop's own first poll or plan reports soon enough, unless a code is there.)
+    if (created ? !e.sms.empty() : e.polls > 0 || e.deferred) {
       sms = e.sms;
       known = PollReport{.polls = e.polls,
                          .next_poll_at = e.next_poll_at,
@@ -81,13 +117,13 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
     }
     e.watchers.push_back(watcher);
   }
-  // The first watcher starts the loop with an immediate poll; a later one hears now
-  // what the loop knows.
-  if (start) return PollDue(number.id, start);
+  // A later watcher hears now what the loop knows; the first starts the loop (a poll now,
+  // or a plan for one).
   if (known) {
     known->sms = &sms;
     watcher->OnPoll(*known);
   }
+  if (start) return PollDue(number.id, start);
   if (replan) PollDue(number.id, replan);
 }
 
@@ -99,11 +135,12 @@ void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
     if (it == entries_.end()) return;
     Entry& e = it->second;
     std::erase_if(e.watchers, [&](const auto& w) { return w.get() == watcher; });
+    e.deadlines.erase(watcher);
     if (!e.watchers.empty()) return;
     // Nobody watches: the loop ends now, unless a poll is in flight (it ends after it).
     if (e.state == Entry::State::kPolling) return;
     if (e.state == Entry::State::kQueued) withdraw = e.ticket;
-    Erase(it);
+    Erase(it, /*censored=*/true);
   }
   // A poll the gate granted meanwhile finds no entry and sends nothing.
   if (withdraw) gate_.Withdraw(withdraw);
@@ -151,7 +188,11 @@ PollHub::Plan PollHub::PlanPoll(const Entry& e, Runtime::Clock::time_point now) 
   const auto origin = e.origin;
   const double last = e.last_poll ? std::max(0.0, Seconds(*e.last_poll - origin)) : 0;
   const auto gap_from = e.last_poll.value_or(e.watch_started);
-  const auto starving_at = gap_from + options_.max_gap;
+  auto starving_at = gap_from + options_.max_gap;
+  // A watcher whose stream ends first gets its poll before it ends, whatever the odds.
+  for (const auto& [watcher, deadline] : e.deadlines) {
+    starving_at = std::min(starving_at, deadline - kLastChance);
+  }
   Plan plan;
   plan.priority = [delay, origin, last, starving_at](Runtime::Clock::time_point at) {
     if (at >= starving_at) return kStarving + Seconds(at - starving_at);
@@ -177,20 +218,23 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
   std::vector<UpstreamSms> sms;
   PollReport report;
   Runtime::Clock::time_point look_again;
+  uint64_t plan_id = 0;
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop) return;
-    if (it->second.watchers.empty()) return Erase(it);
+    if (it->second.watchers.empty()) return Erase(it, /*censored=*/true);
     Entry& e = it->second;
     if (e.state != Entry::State::kIdle) return;  // already queued or polling
     const auto now = runtime_.now();
     plan = PlanPoll(e, now);
     e.deferred = !plan.poll_now;
+    plan_id = ++e.plan;
     if (plan.poll_now) {
       e.state = Entry::State::kQueued;
       key = e.number.key;
     } else {
+      e.planned = plan.not_before;
       e.next_poll_at = WallClockIn(plan.not_before - now);
       look_again = std::min(plan.not_before, now + options_.interval);
       watchers = e.watchers;
@@ -206,7 +250,7 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
     for (const auto& w : watchers) w->OnPoll(report);
     ArmTimer(
         number_id, loop, Entry::State::kIdle, [this, number_id, loop] { PollDue(number_id, loop); },
-        look_again);
+        look_again, plan_id);
     return;
   }
   // Polls never give up on the budget: they wait, with heartbeats, until the stream ends.
@@ -216,7 +260,7 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
       [this, number_id, loop](const GatewayError&) {  // shutting down
         MutexLock lock(mutex_);
         auto it = entries_.find(number_id);
-        if (it != entries_.end() && it->second.loop == loop) Erase(it);
+        if (it != entries_.end() && it->second.loop == loop) Erase(it, /*censored=*/false);
       },
       std::move(plan.priority));
   {
@@ -233,14 +277,16 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
 }
 
 void PollHub::ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
-                       Runtime::Task task, std::optional<Runtime::Clock::time_point> when) {
+                       Runtime::Task task, std::optional<Runtime::Clock::time_point> when,
+                       std::optional<uint64_t> plan) {
   const Runtime::TimerId timer =
       runtime_.at(when.value_or(runtime_.now() + options_.interval), std::move(task));
   std::optional<Runtime::TimerId> stale;
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
-    if (it == entries_.end() || it->second.loop != loop || it->second.state != expected) {
+    if (it == entries_.end() || it->second.loop != loop || it->second.state != expected ||
+        (plan && it->second.plan != *plan)) {
       // The loop ended or moved on meanwhile (a heartbeat's poll was granted, and the
       // poll armed the next one): this timer is not wanted, the loop's own stays.
       stale = timer;
@@ -266,6 +312,7 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
     watchers = it->second.watchers;
     sms = it->second.sms;
     report.polls = it->second.polls;
+    report.last_error = it->second.last_error;
   }
   report.sms = &sms;
   report.waiting_for_budget = true;
@@ -282,7 +329,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
     if (it->second.watchers.empty()) {
-      Erase(it);
+      Erase(it, /*censored=*/true);
       return {.sent = false};
     }
     it->second.state = Entry::State::kPolling;
@@ -323,7 +370,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     report.polls = e.polls;
     watchers = e.watchers;
     sms = e.sms;
-    if (watchers.empty() || report.fatal) Erase(it);
+    if (watchers.empty() || report.fatal) Erase(it, /*censored=*/!report.fatal);
   }
   if (metrics_) RecordPoll(number.service, result, sms, known);
   answer.then = [this, report, watchers = std::move(watchers), sms = std::move(sms), number_id,

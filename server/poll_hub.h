@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -75,7 +76,7 @@ class PollHub {
     std::chrono::milliseconds interval{5000};
     PollPolicy policy = PollPolicy::kLikely;
     // Under contention, no number waits longer than this between polls.
-    std::chrono::milliseconds max_gap{30000};
+    std::chrono::milliseconds max_gap{60000};
     double worth_seconds = 4;
     SmsDelayModel::Options delay_model;
   };
@@ -87,8 +88,11 @@ class PollHub {
   // far: a code that is already there arrives without waiting for the next poll).
   // `sent_at`: when the caller's app sent the SMS, if it said (no earlier than the
   // purchase, no later than now); the earliest such word is the number's origin.
+  // `deadline`: when the watcher's stream ends; it gets a poll a second before, at the
+  // latest, however unlikely its code.
   void Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher>& watcher,
-           std::optional<Runtime::Clock::time_point> sent_at = std::nullopt);
+           std::optional<Runtime::Clock::time_point> sent_at = std::nullopt,
+           std::optional<Runtime::Clock::time_point> deadline = std::nullopt);
   void Remove(const std::string& number_id, const PollWatcher* watcher);
   // Numbers with a poll loop now.
   size_t loops() const;
@@ -104,8 +108,11 @@ class PollHub {
     SystemTime next_poll_at;
     Runtime::Clock::time_point watch_started;  // the loop's first watcher came
     Runtime::Clock::time_point origin;         // the SMS cannot be older (see the class)
-    bool origin_from_caller = false;
     bool deferred = false;  // idle because its poll was put off, not because it just polled
+    Runtime::Clock::time_point planned;  // when deferred: the poll's planned time
+    uint64_t plan = 0;                   // the latest plan's number: an older one's timer is stale
+    // When each watcher's stream ends (those that said): each gets a poll before.
+    std::map<const PollWatcher*, Runtime::Clock::time_point> deadlines;
     std::optional<Runtime::Clock::time_point> last_poll;  // when the last poll went out
     enum class State { kIdle, kQueued, kPolling } state = State::kIdle;
     BudgetGate::Ticket ticket = 0;  // while queued
@@ -132,7 +139,12 @@ class PollHub {
   void PollDue(const std::string& number_id, uint64_t loop);
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
-  void Erase(Entries::iterator it) REQUIRES(mutex_);
+  // Ends a loop. `censored`: its watchers left with no SMS (the delay model learns that
+  // its service's SMS come later than its last poll).
+  void Erase(Entries::iterator it, bool censored) REQUIRES(mutex_);
+  // Keeps what an ending loop knew (origin, last poll, SMS) for a loop that takes over
+  // soon.
+  void Remember(const std::string& number_id, const Entry& e) REQUIRES(mutex_);
   // Teaches the delay model the first SMS of `e` (just found by a poll).
   void LearnDelay(const Entry& e, std::optional<SystemTime> upstream_date) REQUIRES(mutex_);
   // The poll's metrics: its result, and how long each SMS it found first had waited.
@@ -142,8 +154,10 @@ class PollHub {
   // Sets `loop`'s next timer for number_id (at `when`, default one interval from now),
   // replacing the one it had, if the loop is still in the `expected` state; otherwise the
   // new timer is dropped.
+  // With `plan`, only if that is still the loop's latest plan.
   void ArmTimer(const std::string& number_id, uint64_t loop, Entry::State expected,
-                Runtime::Task task, std::optional<Runtime::Clock::time_point> when = {});
+                Runtime::Task task, std::optional<Runtime::Clock::time_point> when = {},
+                std::optional<uint64_t> plan = {});
 
   Upstream& upstream_;
   BudgetGate& gate_;
@@ -160,6 +174,14 @@ class PollHub {
     Runtime::Clock::time_point at;
   };
   std::unordered_map<std::string, Fit> fits_ GUARDED_BY(mutex_);  // by service
+  struct Ended {
+    Runtime::Clock::time_point origin;
+    std::optional<Runtime::Clock::time_point> last_poll;
+    int polls = 0;
+    std::vector<UpstreamSms> sms;
+    Runtime::Clock::time_point at;
+  };
+  std::unordered_map<std::string, Ended> ended_ GUARDED_BY(mutex_);  // by number id
 };
 
 }  // namespace ismscode::gateway

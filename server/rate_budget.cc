@@ -23,7 +23,7 @@ int DefaultReserve(int limit, int given) { return given >= 0 ? given : std::max(
 
 RateBudget::RateBudget(Options options)
     : options_(options),
-      reserve_for_acquire_(options.reserve_for_acquire >= 0 ? options.reserve_for_acquire : 1),
+      reserve_for_acquire_(DefaultReserve(options.limit, options.reserve_for_acquire)),
       reserve_for_polls_(DefaultReserve(options.limit, options.reserve_for_polls)),
       burst_(options.burst > 0 ? options.burst : std::max(1.0, options.limit / 6.0)),
       tokens_per_second_(options.limit /

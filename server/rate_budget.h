@@ -41,13 +41,9 @@ class RateBudget {
   struct Options {
     int limit = 60;  // requests per window per key
     Clock::duration window = std::chrono::seconds(60);
-    // Slots polls and lists leave to purchases; -1: 1. Purchases go first anyway: the
-    // reserve is for a purchase that comes while polls fill the window (it goes at once;
-    // a second at the same moment waits for the next slot). Every slot more is one poll
-    // less a window when the key is busy.
-    int reserve_for_acquire = -1;
-    int reserve_for_polls = -1;  // further slots lists leave; -1: max(1, limit / 20)
-    double burst = -1;           // the pacer's bucket; -1: max(1, limit / 6)
+    int reserve_for_acquire = -1;  // slots polls and lists leave; -1: max(1, limit / 20)
+    int reserve_for_polls = -1;    // further slots lists leave; -1: max(1, limit / 20)
+    double burst = -1;             // the pacer's bucket; -1: max(1, limit / 6)
   };
 
   // Either a slot (the request may go now) or how long until one could be free: a

@@ -9,6 +9,8 @@ namespace ismscode::gateway {
 namespace {
 
 double NormalCdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+// 1 - NormalCdf(x), without the cancellation that makes it 0 or noise beyond x = 8.
+double NormalTail(double x) { return 0.5 * std::erfc(x / std::sqrt(2.0)); }
 double NormalPdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI); }
 
 // The fit's bounds: sigma 0.05 is a delay known to 5%; 3 is no knowledge at all.
@@ -41,7 +43,7 @@ double LogNormalDelay::Quantile(double p) const {
 double LogNormalDelay::WaitingSeconds(double last, double now) const {
   last = std::max(last, 0.0);
   if (now <= last) return 0;
-  const double survived = 1 - Cdf(last);
+  const double survived = last <= 0 ? 1.0 : NormalTail((std::log(last) - mu) / sigma);
   // The model was sure the SMS had come by `last`, and it had not: the model is wrong,
   // and the SMS, if it is there, came at some point since `last`.
   if (survived < 1e-9) return (now - last) / 2;
@@ -101,7 +103,7 @@ LogNormalDelay SmsDelayModel::Estimate(const std::string& service,
   // EM for a log-normal with right-censored observations: a censored one counts as its
   // expected log-delay (and spread) under the current fit, given that it exceeds the
   // censoring point. The prior counts as `prior_weight` observations of its median, and
-  // as as many of its spread around the fitted median (not around its own: a service far
+  // as one of its spread around the fitted median (not around its own: a service far
   // from the prior is not made to look erratic by the distance).
   const LogNormalDelay prior = Prior();
   const double n0 = options_.prior_weight;
@@ -115,23 +117,26 @@ LogNormalDelay SmsDelayModel::Estimate(const std::string& service,
     auto add = [&](double x, bool censored) {
       if (!censored) return expected.push_back({x, 0});
       const double a = (x - fit.mu) / fit.sigma;
-      const double tail = 1 - NormalCdf(a);
-      const double hazard = tail > 1e-300 ? NormalPdf(a) / tail : a;  // inverse Mills ratio
+      const double tail = NormalTail(a);
+      // The inverse Mills ratio, and the truncated variance factor; far in the tail (where
+      // both underflow) their asymptotes: a + 1/a and 1/a^2.
+      const bool far = tail < 1e-280 || a > 30;
+      const double hazard = far ? a + 1 / a : NormalPdf(a) / tail;
+      const double factor = far ? 1 / (a * a) : 1 + a * hazard - hazard * hazard;
       expected.push_back(
-          {fit.mu + fit.sigma * hazard,
-           std::max(0.0, fit.sigma * fit.sigma * (1 + a * hazard - hazard * hazard))});
+          {fit.mu + fit.sigma * hazard, fit.sigma * fit.sigma * std::clamp(factor, 0.0, 1.0)});
     };
     for (const Observation& o : it->second.observations) add(o.log_seconds, o.censored);
     for (double age : waiting) {
       if (age >= kLeastCensoredSeconds) add(std::log(age), true);
     }
-    const double n = n0 + static_cast<double>(expected.size());
+    const double n = static_cast<double>(expected.size());
     double sum = n0 * prior.mu;
     for (const Expected& e : expected) sum += e.mean;
-    fit.mu = std::min(sum / n, kMaxMu);
-    double spread = n0 * prior.sigma * prior.sigma;
+    fit.mu = std::min(sum / (n0 + n), kMaxMu);
+    double spread = prior.sigma * prior.sigma;
     for (const Expected& e : expected) spread += e.variance + (e.mean - fit.mu) * (e.mean - fit.mu);
-    fit.sigma = std::clamp(std::sqrt(spread / n), kMinSigma, kMaxSigma);
+    fit.sigma = std::clamp(std::sqrt(spread / (1 + n)), kMinSigma, kMaxSigma);
   }
   it->second.fitted = fit;
   return fit;

@@ -25,8 +25,9 @@ struct LogNormalDelay {
 
 // How long after its origin (the app sending it) each service's SMS becomes visible
 // upstream, learned from the gateway's own deliveries. Each service starts from a prior
-// (median 10 s, sigma 0.8: 90% between 2.7 s and 37 s) worth `prior_weight`
-// observations, and is fitted by maximum likelihood to its last `memory` observations.
+// (median 10 s, sigma 0.8: 90% between 2.7 s and 37 s) whose median is worth
+// `prior_weight` observations and whose spread is worth one, and is fitted by maximum
+// likelihood to its last `memory` observations.
 // Numbers that stopped waiting without an SMS, and numbers still waiting, are
 // right-censored observations (the SMS comes later than that, if at all), so the first,
 // fastest deliveries of a slow service do not fool it. (A service whose SMS never come
@@ -36,7 +37,7 @@ class SmsDelayModel {
   struct Options {
     double prior_median_seconds = 10;
     double prior_sigma = 0.8;
-    double prior_weight = 3;
+    double prior_weight = 1;
     size_t memory = 200;  // observations kept per service
   };
 

@@ -169,15 +169,20 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
   const auto steady_now = Scheduler::Clock::now();
   std::optional<Scheduler::Clock::time_point> sms_sent_at;
   if (request->has_sms_sent_at()) {
+    // In whole seconds first: a caller's year 1 or 9999 must not overflow the clocks.
+    const int64_t ahead_s =
+        request->sms_sent_at().seconds() - std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count();
     // Clocks differ a little; a minute ahead of ours is a mistake, not skew.
-    const auto ahead = FromProto(request->sms_sent_at()) - std::chrono::system_clock::now();
-    if (ahead > std::chrono::minutes(1)) {
-      return invalid("sms_sent_at", "is more than a minute in the future");
+    if (ahead_s > 60) return invalid("sms_sent_at", "is more than a minute in the future");
+    // The hub takes anything before the purchase as the purchase: a day back is as good.
+    sms_sent_at = steady_now - std::chrono::hours(24);
+    if (ahead_s > -86400) {
+      *sms_sent_at =
+          steady_now + std::chrono::duration_cast<Scheduler::Clock::duration>(
+                           FromProto(request->sms_sent_at()) - std::chrono::system_clock::now());
     }
-    // The hub clamps it to the purchase; a time long past only needs not to overflow.
-    sms_sent_at = steady_now + std::chrono::duration_cast<Scheduler::Clock::duration>(
-                                   std::max<std::chrono::system_clock::duration>(
-                                       ahead, -std::chrono::hours(24 * 365)));
   }
   const auto until_expiry = number.expires_at - std::chrono::system_clock::now();
   const bool expiry_first = until_expiry < timeout;

@@ -32,6 +32,8 @@ TEST(GatewayFlags, Defaults) {
   EXPECT_TRUE(c->upstream.empty()) << "no --upstream: the bundled mock";
   EXPECT_EQ(c->mock_scenario, "default");
   EXPECT_EQ(c->options.poll_interval, std::chrono::milliseconds(5000));
+  EXPECT_EQ(c->options.poll_policy, PollPolicy::kLikely);
+  EXPECT_EQ(c->options.poll_max_gap, std::chrono::milliseconds(60000));
   EXPECT_EQ(c->options.rate_limit, 60);
   EXPECT_EQ(c->options.rate_window, std::chrono::seconds(60));
   EXPECT_EQ(c->options.list_cache_ttl, std::chrono::seconds(600));
@@ -106,6 +108,8 @@ TEST(GatewayFlags, BadFlagsAreNamedAndSecretsAreNot) {
   const std::pair<std::vector<const char*>, const char*> cases[] = {
       {{"--poll-interval-ms", "5"}, "--poll-interval-ms"},
       {{"--poll-interval-ms", "soon"}, "--poll-interval-ms"},
+      {{"--poll-policy", "random"}, "--poll-policy"},
+      {{"--poll-interval-ms", "9000", "--poll-max-gap-ms", "8000"}, "--poll-max-gap-ms"},
       {{"--rate-limit", "0"}, "--rate-limit"},
       {{"--rate-window", "86401"}, "--rate-window"},
       {{"--workers", "1000"}, "--workers"},
@@ -128,16 +132,43 @@ TEST(GatewayFlags, BadFlagsAreNamedAndSecretsAreNot) {
   EXPECT_EQ(c.status().message().find("sk-secret"), std::string::npos) << c.status();
 }
 
+TEST(GatewayFlags, ThePollSchedulerFlags) {
+  auto c = Parse({"--poll-policy", "even", "--poll-max-gap-ms", "45000"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->options.poll_policy, PollPolicy::kEven);
+  EXPECT_EQ(c->options.poll_max_gap, std::chrono::milliseconds(45000));
+  // A long interval alone still starts: the default gap follows it.
+  c = Parse({"--poll-interval-ms", "90000"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->options.poll_max_gap, std::chrono::milliseconds(90000));
+}
+
 TEST(GatewayFlags, HelpIsGeneratedFromTheDefinitions) {
   auto c = Parse({"--help"});
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->help);
   const std::string usage = GatewayUsage();
-  for (const char* flag :
-       {"--listen", "--upstream", "--api-key-file", "--ca-file", "--poll-interval-ms",
-        "--rate-limit", "--rate-window", "--list-cache-seconds", "--workers", "--mock-scenario",
-        "--metrics-listen", "--tls-cert", "--tls-key", "--token-file", "--allow-caller-keys",
-        "--no-call-logs", "--help", "127.0.0.1:50051", "5000"}) {
+  for (const char* flag : {"--listen",
+                           "--upstream",
+                           "--api-key-file",
+                           "--ca-file",
+                           "--poll-interval-ms",
+                           "--poll-policy",
+                           "--poll-max-gap-ms",
+                           "--rate-limit",
+                           "--rate-window",
+                           "--list-cache-seconds",
+                           "--workers",
+                           "--mock-scenario",
+                           "--metrics-listen",
+                           "--tls-cert",
+                           "--tls-key",
+                           "--token-file",
+                           "--allow-caller-keys",
+                           "--no-call-logs",
+                           "--help",
+                           "127.0.0.1:50051",
+                           "5000"}) {
     EXPECT_NE(usage.find(flag), std::string::npos) << flag << " missing from\n" << usage;
   }
 }

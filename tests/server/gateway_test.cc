@@ -371,6 +371,41 @@ TEST_F(GatewayTest, ABadSenderPatternIsNamed) {
       << s.error_message();
 }
 
+TEST_F(GatewayTest, SmsSentAtIsCheckedAndNoCallersTimeOverflowsTheClocks) {
+  const v1::PhoneNumber number = Acquire();
+  mock_.Control("POST", "numbers/" + number.id() + "/sms",
+                {{"from", "Acme"}, {"text", "Your Acme code is 4321"}});
+  auto await_with = [&](int64_t seconds) {
+    v1::AwaitCodeRequest req;
+    req.set_number_id(number.id());
+    req.mutable_timeout()->set_seconds(5);
+    req.mutable_sms_sent_at()->set_seconds(seconds);
+    AwaitStream stream = OpenAwait(req);
+    v1::AwaitCodeEvent event;
+    std::string code;
+    while (stream->Read(&event)) {
+      if (event.has_code_received()) code = event.code_received().code();
+    }
+    const grpc::Status s = stream->Finish();
+    return std::pair{s, code};
+  };
+  // Year 1 and year 1734 are long before the purchase: taken as the purchase.
+  for (int64_t seconds : {int64_t{-62'135'596'800}, int64_t{-7'500'000'000}, int64_t{0}}) {
+    auto [status, code] = await_with(seconds);
+    EXPECT_TRUE(status.ok()) << seconds << ": " << status.error_message();
+    EXPECT_EQ(code, "4321") << seconds;
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (int64_t seconds : {now + 3600, int64_t{253'402'300'799}}) {
+    auto [status, code] = await_with(seconds);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << seconds;
+    EXPECT_EQ(status.error_message(),
+              "invalid AwaitCode request: sms_sent_at is more than a minute in the future");
+  }
+}
+
 TEST_F(GatewayTest, ALateWatcherGetsACodeAlreadySeenWithoutWaitingForThePoll) {
   GatewayOptions o = DefaultOptions();
   o.poll_interval = std::chrono::minutes(10);  // no second poll during this test

@@ -101,12 +101,27 @@ TEST_F(PollHubTest, ANewLoopForTheSameNumberDoesNotDoubleUp) {
   auto first = std::make_shared<Recorder>(), second = std::make_shared<Recorder>();
   hub.Add(Number(), first);
   hub.Remove("num-1", first.get());  // its next poll's timer is still set
-  hub.Add(Number(), second);         // a new loop polls at once
-  EXPECT_EQ(upstream_.polls(), 2);
+  clock_.Advance(1s);
+  hub.Add(Number(), second);  // a new loop (a reconnect) goes on from the old one
+  EXPECT_EQ(upstream_.polls(), 1) << "its first poll waits out the interval";
+  EXPECT_EQ(second->reports.size(), 1u) << "and says so at once";
+  clock_.Advance(4s);
+  EXPECT_EQ(upstream_.polls(), 2) << "one poll per interval: the old loop's timer is stale";
   clock_.Advance(5s);
-  EXPECT_EQ(upstream_.polls(), 3) << "one poll per interval: the old loop's timer is stale";
-  clock_.Advance(5s);
-  EXPECT_EQ(upstream_.polls(), 4);
+  EXPECT_EQ(upstream_.polls(), 3);
+}
+
+TEST_F(PollHubTest, ANewLoopKnowsTheSmsTheLastOneSaw) {
+  upstream_.SetSms("num-1", {{.from = "WhatsApp", .text = "Your code: 583-920"}});
+  auto first = std::make_shared<Recorder>(), again = std::make_shared<Recorder>();
+  hub_.Add(Number(), first);
+  ASSERT_EQ(first->reports.back().sms, 1u);
+  hub_.Remove("num-1", first.get());
+  hub_.Add(Number(), again);  // the test awaits the same number again at once
+  ASSERT_GE(again->reports.size(), 1u);
+  EXPECT_EQ(again->reports[0].sms, 1u) << "the code at once";
+  EXPECT_EQ(upstream_.polls(), 1) << "without a poll before the interval";
+  hub_.Remove("num-1", again.get());
 }
 
 TEST_F(PollHubTest, AnUnknownNumberEndsTheLoop) {

@@ -56,9 +56,10 @@ class PollSchedulerTest : public ::testing::Test {
     return {.id = id, .key = "k", .service = service, .acquired_at = clock_.now() - bought_ago};
   }
   std::shared_ptr<Recorder> Watch(PollHub& hub, const WatchedNumber& number,
-                                  std::optional<Clock::time_point> sent_at = {}) {
+                                  std::optional<Clock::time_point> sent_at = {},
+                                  std::optional<Clock::time_point> deadline = {}) {
     auto w = std::make_shared<Recorder>();
-    hub.Add(number, w, sent_at);
+    hub.Add(number, w, sent_at, deadline);
     watchers_.push_back({&hub, number.id, w});
     return w;
   }
@@ -197,6 +198,45 @@ TEST_F(PollSchedulerTest, TheCallersSentAtIsTheOrigin) {
   Watch(hub, Number("c", "google", 60s), clock_.now() - 30s);
   EXPECT_EQ(upstream_.polls_of("c"), 1);
   EXPECT_EQ(upstream_.polls_of("b"), 0);
+}
+
+TEST_F(PollSchedulerTest, AStreamThatEndsSoonGetsItsPollBeforeItEnds) {
+  PollHub hub(upstream_, tight_gate_, clock_.runtime(), kLikely);
+  ASSERT_GT(FirstPollOnThePrior(), 9s);
+  Watch(hub, Number("a"), {}, clock_.now() + 8s);  // an 8 s AwaitCode
+  clock_.Advance(7s - 1ms);
+  EXPECT_EQ(upstream_.polls(), 0);
+  clock_.Advance(2ms);
+  EXPECT_EQ(upstream_.polls(), 1) << "a second before the stream ends";
+  // A watcher joining with a shorter stream than the plan is planned for at once.
+  Watch(hub, Number("b"));
+  clock_.Advance(1s);
+  Watch(hub, Number("b"), {}, clock_.now() + 3s);
+  clock_.Advance(2s - 1ms);
+  EXPECT_EQ(upstream_.polls_of("b"), 0);
+  clock_.Advance(2ms);
+  EXPECT_EQ(upstream_.polls_of("b"), 1);
+}
+
+TEST_F(PollSchedulerTest, ALaterHintNeverMovesTheOriginLater) {
+  PollHub hub(upstream_, tight_gate_, clock_.runtime(), kLikely);
+  Watch(hub, Number("a"));
+  clock_.Advance(5s);
+  Watch(hub, Number("a"), clock_.now());  // "sent now": the first watcher began earlier
+  clock_.Advance(FirstPollOnThePrior() - 5s + 100ms);
+  EXPECT_EQ(upstream_.polls(), 1) << "planned from the first watcher's start";
+}
+
+TEST_F(PollSchedulerTest, ARetryGoesOnFromTheLoopThatEnded) {
+  PollHub hub(upstream_, tight_gate_, clock_.runtime(), kLikely);
+  auto first = std::make_shared<Recorder>();
+  hub.Add(Number("a"), first);
+  clock_.Advance(6s);
+  hub.Remove("a", first.get());  // the test's first AwaitCode gave up
+  clock_.Advance(1s);
+  Watch(hub, Number("a"));  // and it tries again
+  clock_.Advance(FirstPollOnThePrior() - 7s + 100ms);
+  EXPECT_EQ(upstream_.polls(), 1) << "the SMS's origin is still the first watcher's start";
 }
 
 TEST_F(PollSchedulerTest, AWatcherJoiningAPutOffLoopHearsItsPlanAtOnce) {

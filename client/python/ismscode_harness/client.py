@@ -199,7 +199,8 @@ class Client:
                sms_sent_at: Optional[datetime] = None, follow: bool = False) -> CodeStream:
         """The AwaitCode stream itself: iterate it for Heartbeat and Code events.
         sms_sent_at: when your app sent the SMS, if you know (a busy key's polls are
-        planned from it; default: from when the wait began)."""
+        planned from it; default: from when the wait began). A naive datetime is taken
+        as UTC, as received_after is: pass datetime.now(timezone.utc), not datetime.now()."""
         timeout_d = _delta(timeout, "timeout")
         request = pb.AwaitCodeRequest(number_id=number_id, code_pattern=code_pattern,
                                       sender_pattern=sender_pattern,
