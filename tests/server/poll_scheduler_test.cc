@@ -60,11 +60,7 @@ class PollSchedulerTest : public ::testing::Test {
                                   std::optional<Clock::time_point> deadline = {}) {
     auto w = std::make_shared<Recorder>();
     hub.Add(number, w, sent_at, deadline);
-    watchers_.push_back({&hub, number.id, w});
     return w;
-  }
-  void TearDown() override {
-    for (auto& [hub, id, w] : watchers_) hub->Remove(id, w.get());
   }
 
   fakes::ManualRuntime clock_;
@@ -73,12 +69,7 @@ class PollSchedulerTest : public ::testing::Test {
   // single number polled every 5 s wants. Contention from the first number on.
   RateBudget tight_{{.limit = 6, .window = 60s, .reserve_for_acquire = 1, .burst = 6}};
   BudgetGate tight_gate_{tight_, clock_.runtime()};
-  struct Watching {
-    PollHub* hub;
-    std::string id;
-    std::shared_ptr<Recorder> watcher;
-  };
-  std::vector<Watching> watchers_;
+  // Each test's hub is its own and ends with it (its loops, and their timers unrun).
 };
 
 TEST_F(PollSchedulerTest, WithSlackEveryNumberIsPolledEveryInterval) {
