@@ -13,6 +13,11 @@ SystemTime WallClockIn(Runtime::Clock::duration d) {
          std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
 }
 double Seconds(Runtime::Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+// When a poll saw the upstream: its Date header (the upstream's clock, as received_at
+// is), else our clock, uncorrected.
+SystemTime SeenAt(const std::optional<SystemTime>& upstream_date) {
+  return upstream_date.value_or(std::chrono::system_clock::now());
+}
 Runtime::Clock::duration FromSeconds(double s) {  // rounded up: never before the moment
   return std::chrono::ceil<Runtime::Clock::duration>(std::chrono::duration<double>(s));
 }
@@ -110,10 +115,7 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
     // (A new loop's own first poll or plan reports soon enough, unless a code is there.)
     if (created ? !e.sms.empty() : e.polls > 0 || e.deferred) {
       sms = e.sms;
-      known = PollReport{.polls = e.polls,
-                         .next_poll_at = e.next_poll_at,
-                         .last_error = e.last_error,
-                         .waiting_for_budget = e.state == Entry::State::kQueued || e.deferred};
+      known = Known(e, /*waiting_for_budget=*/e.state == Entry::State::kQueued || e.deferred);
     }
     e.watchers.push_back(watcher);
   }
@@ -125,6 +127,13 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
   }
   if (start) return PollDue(number.id, start);
   if (replan) PollDue(number.id, replan);
+}
+
+PollReport PollHub::Known(const Entry& e, bool waiting_for_budget) const {
+  return {.polls = e.polls,
+          .next_poll_at = e.next_poll_at,
+          .last_error = e.last_error,
+          .waiting_for_budget = waiting_for_budget};
 }
 
 void PollHub::Remove(const std::string& number_id, const PollWatcher* watcher) {
@@ -239,10 +248,7 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
       look_again = std::min(plan.not_before, now + options_.interval);
       watchers = e.watchers;
       sms = e.sms;
-      report = {.polls = e.polls,
-                .next_poll_at = e.next_poll_at,
-                .last_error = e.last_error,
-                .waiting_for_budget = true};
+      report = Known(e, /*waiting_for_budget=*/true);
     }
   }
   if (!plan.poll_now) {
@@ -311,11 +317,9 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
     }
     watchers = it->second.watchers;
     sms = it->second.sms;
-    report.polls = it->second.polls;
-    report.last_error = it->second.last_error;
+    report = Known(it->second, /*waiting_for_budget=*/true);
   }
   report.sms = &sms;
-  report.waiting_for_budget = true;
   report.next_poll_at = WallClockIn(options_.interval);
   for (const auto& w : watchers) w->OnPoll(report);
   ArmTimer(number_id, loop, Entry::State::kQueued,
@@ -391,8 +395,7 @@ void PollHub::LearnDelay(const Entry& e, std::optional<SystemTime> upstream_date
   SystemTime first = e.sms.front().received_at;
   for (const UpstreamSms& s : e.sms) first = std::min(first, s.received_at);
   const auto now = runtime_.now();
-  const double visible_for =
-      Seconds(upstream_date.value_or(std::chrono::system_clock::now()) - first);
+  const double visible_for = Seconds(SeenAt(upstream_date) - first);
   const double delay = Seconds(now - e.origin) - std::max(0.0, visible_for);
   // Negative: the SMS predates the origin (the test awaited long after its app sent it,
   // and did not say when): it says nothing about the delay.
@@ -413,8 +416,7 @@ void PollHub::RecordPoll(const std::string& service,
     return;
   }
   metrics_->Polled(service, "new_sms");
-  // Both times in the upstream's clock when it sent a Date header; else ours, uncorrected.
-  const SystemTime found_at = result.upstream_date.value_or(std::chrono::system_clock::now());
+  const SystemTime found_at = SeenAt(result.upstream_date);
   for (size_t i = known; i < sms.size(); ++i) {
     metrics_->SmsDetected(service, found_at - sms[i].received_at);
   }

@@ -145,6 +145,8 @@ class PollHub {
   // Keeps what an ending loop knew (origin, last poll, SMS) for a loop that takes over
   // soon.
   void Remember(const std::string& number_id, const Entry& e) REQUIRES(mutex_);
+  // What the loop knows, for a watcher's report without a poll (the caller adds the SMS).
+  PollReport Known(const Entry& e, bool waiting_for_budget) const REQUIRES(mutex_);
   // Teaches the delay model the first SMS of `e` (just found by a poll).
   void LearnDelay(const Entry& e, std::optional<SystemTime> upstream_date) REQUIRES(mutex_);
   // The poll's metrics: its result, and how long each SMS it found first had waited.
