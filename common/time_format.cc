@@ -47,6 +47,16 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point t) {
   return std::string(buf, p);
 }
 
+std::string FormatRfc3339Millis(std::chrono::system_clock::time_point t) {
+  const auto seconds = std::chrono::floor<std::chrono::seconds>(t);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(t - seconds).count();
+  std::string text = FormatRfc3339(seconds);
+  if (millis == 0 || text.size() != 20) return text;
+  char fraction[6];
+  std::snprintf(fraction, sizeof fraction, ".%03d", static_cast<int>(millis));
+  return text.insert(19, fraction);
+}
+
 std::string FormatHttpDate(std::chrono::system_clock::time_point t) {
   const std::tm tm = ToUtc(t);
   static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};

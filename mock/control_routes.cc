@@ -293,7 +293,7 @@ HttpResponse MockService::InjectSms(const std::string& number_id, const json& bo
                      {{"from", pos->from},
                       {"text", pos->text},
                       {"code", pos->code},
-                      {"due_at", FormatRfc3339(pos->due)},
+                      {"due_at", FormatRfc3339Millis(pos->due)},
                       {"delivered", pos->delivered}}}});
 }
 

@@ -291,7 +291,7 @@ json MockService::NumberJson(NumberState& n) {
                    {"text", s.text},
                    {"code", s.code},
                    {"raw_code", s.raw_code},
-                   {"due_at", FormatRfc3339(s.due)},
+                   {"due_at", FormatRfc3339Millis(s.due)},
                    {"origin", s.origin},
                    {"lost", s.lost},
                    {"after_expiry", s.due >= n.expires},

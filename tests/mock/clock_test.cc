@@ -41,6 +41,11 @@ TEST(Clock, FormatsAndParsesTimestamps) {
   EXPECT_EQ(FormatRfc3339(*t), "2026-03-21T20:15:00Z");
   EXPECT_EQ(FormatHttpDate(*t), "Sat, 21 Mar 2026 20:15:00 GMT");
   EXPECT_TRUE(ParseRfc3339("2026-03-21T20:15:00.250+00:00"));
+  // The control API's exact times: milliseconds when there are any, parsed back.
+  EXPECT_EQ(FormatRfc3339Millis(*t), "2026-03-21T20:15:00Z");
+  EXPECT_EQ(FormatRfc3339Millis(*t + 250ms), "2026-03-21T20:15:00.250Z");
+  EXPECT_EQ(FormatRfc3339Millis(*t + 1999ms), "2026-03-21T20:15:01.999Z");
+  EXPECT_EQ(ParseRfc3339("2026-03-21T20:15:01.999Z"), *t + 1999ms);
   EXPECT_FALSE(ParseRfc3339("2026-03-21 20:15:00"));
   EXPECT_FALSE(ParseRfc3339("2026-13-01T00:00:00Z"));
   EXPECT_FALSE(ParseRfc3339("2026-03-21T20:15:00+02:00"));
