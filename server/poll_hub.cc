@@ -115,7 +115,8 @@ void PollHub::Add(const WatchedNumber& number, const std::shared_ptr<PollWatcher
     // (A new loop's own first poll or plan reports soon enough, unless a code is there.)
     if (created ? !e.sms.empty() : e.polls > 0 || e.deferred) {
       sms = e.sms;
-      known = Known(e, /*waiting_for_budget=*/e.state == Entry::State::kQueued || e.deferred);
+      known = Known(e, /*waiting_for_budget=*/e.state == Entry::State::kQueued ||
+                           (e.deferred && e.for_budget));
     }
     e.watchers.push_back(watcher);
   }
@@ -202,6 +203,12 @@ PollHub::Plan PollHub::PlanPoll(const Entry& e, Runtime::Clock::time_point now) 
   for (const auto& [watcher, deadline] : e.deadlines) {
     starving_at = std::min(starving_at, deadline - kLastChance);
   }
+  // The purchase counts as the number's first look: no SMS can come before the number
+  // exists, so a poll within an interval of it would almost always find nothing, and it
+  // would still hold a slot of the key's window for a whole window. (A stream that ends
+  // sooner still gets its poll.)
+  const auto earliest =
+      e.last_poll ? now : std::min(e.number.acquired_at + options_.interval, starving_at);
   Plan plan;
   plan.priority = [delay, origin, last, starving_at](Runtime::Clock::time_point at) {
     if (at >= starving_at) return kStarving + Seconds(at - starving_at);
@@ -209,13 +216,16 @@ PollHub::Plan PollHub::PlanPoll(const Entry& e, Runtime::Clock::time_point now) 
   };
   if (HasSlack(e.number.key, now) || now >= starving_at ||
       delay.WaitingSeconds(last, Seconds(now - origin)) >= options_.worth_seconds) {
+    plan.poll_now = now >= earliest;
+    plan.not_before = earliest;
     return plan;
   }
   plan.poll_now = false;
+  plan.for_budget = true;
   plan.not_before = origin + FromSeconds(delay.WhenWaitingReaches(last, options_.worth_seconds,
                                                                   Seconds(now - origin),
                                                                   Seconds(starving_at - origin)));
-  plan.not_before = std::clamp(plan.not_before, now, starving_at);
+  plan.not_before = std::max(std::clamp(plan.not_before, now, starving_at), earliest);
   return plan;
 }
 
@@ -238,6 +248,7 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
     const auto now = runtime_.now();
     plan = PlanPoll(e, now);
     e.deferred = !plan.poll_now;
+    e.for_budget = plan.for_budget;
     plan_id = ++e.plan;
     if (plan.poll_now) {
       e.state = Entry::State::kQueued;
@@ -248,7 +259,7 @@ void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
       look_again = std::min(plan.not_before, now + options_.interval);
       watchers = e.watchers;
       sms = e.sms;
-      report = Known(e, /*waiting_for_budget=*/true);
+      report = Known(e, plan.for_budget);
     }
   }
   if (!plan.poll_now) {

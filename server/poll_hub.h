@@ -108,7 +108,8 @@ class PollHub {
     SystemTime next_poll_at;
     Runtime::Clock::time_point watch_started;  // the loop's first watcher came
     Runtime::Clock::time_point origin;         // the SMS cannot be older (see the class)
-    bool deferred = false;  // idle because its poll was put off, not because it just polled
+    bool deferred = false;    // idle because its poll was put off, not because it just polled
+    bool for_budget = false;  // when deferred: for the key's budget, not for the interval
     Runtime::Clock::time_point planned;  // when deferred: the poll's planned time
     uint64_t plan = 0;                   // the latest plan's number: an older one's timer is stale
     // When each watcher's stream ends (those that said): each gets a poll before.
@@ -126,6 +127,7 @@ class PollHub {
   struct Plan {
     bool poll_now = true;
     Runtime::Clock::time_point not_before;  // when !poll_now
+    bool for_budget = false;  // when !poll_now: put off for the key's budget (contention)
     BudgetGate::Priority priority;
   };
   Plan PlanPoll(const Entry& e, Runtime::Clock::time_point now) REQUIRES(mutex_);

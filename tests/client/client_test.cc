@@ -161,8 +161,8 @@ TEST_F(ClientEdge, CancellationFromAnotherThreadEndsTheWait) {
   std::atomic<int> heartbeats = 0;
   AwaitOptions options{.timeout = 60s, .code_pattern = "never (\\d{12})"};
   options.cancellation = cancel;
-  options.on_heartbeat = [&](const Heartbeat&) {
-    if (++heartbeats == 1) std::thread([cancel] { cancel.Cancel(); }).detach();
+  options.on_heartbeat = [&](const Heartbeat& h) {
+    if (h.polls >= 1 && ++heartbeats == 1) std::thread([cancel] { cancel.Cancel(); }).detach();
   };
   auto code = client().AwaitCode(number.id, options);
   ASSERT_FALSE(code.ok());

@@ -276,7 +276,7 @@ TEST_F(GatewayErrorsTest, ANeverAnsweringPollShowsInHeartbeatsAndTheStreamStillE
   Fault({{"kind", "hang"}, {"endpoint", "numbers.sms"}, {"count", 1}});
   auto stream = OpenAwait(number.id());
   v1::AwaitCodeEvent event;
-  ASSERT_TRUE(stream->Read(&event));
+  ReadAfterFirstPoll(*stream, event);
   ASSERT_TRUE(event.has_waiting());
   EXPECT_EQ(event.waiting().last_upstream_error().rfind("UPSTREAM_UNAVAILABLE", 0), 0u)
       << event.waiting().last_upstream_error();

@@ -75,6 +75,11 @@ void SkipHeartbeats(grpc::ClientReader<v1::AwaitCodeEvent>& stream, v1::AwaitCod
   }
 }
 
+void ReadAfterFirstPoll(grpc::ClientReader<v1::AwaitCodeEvent>& stream, v1::AwaitCodeEvent& event) {
+  while (stream.Read(&event) && event.has_waiting() && event.waiting().polls() == 0) {
+  }
+}
+
 std::optional<double> Sample(const std::string& exposition, const std::string& series) {
   std::istringstream lines(exposition);
   for (std::string line; std::getline(lines, line);) {

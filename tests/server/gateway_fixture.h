@@ -30,6 +30,11 @@ std::vector<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>&
 // Reads past the heartbeats; `event` is then the first other event (or the last read).
 void SkipHeartbeats(grpc::ClientReader<harness::v1::AwaitCodeEvent>& stream,
                     harness::v1::AwaitCodeEvent& event);
+// Reads the first event after the number's first poll: skips the heartbeat that a fresh
+// loop sends while its first poll waits for the interval after the purchase (none comes
+// when the stream opened later than that).
+void ReadAfterFirstPoll(grpc::ClientReader<harness::v1::AwaitCodeEvent>& stream,
+                        harness::v1::AwaitCodeEvent& event);
 
 // One sample's value from Prometheus text: `series` is the name with its labels exactly
 // as exposed, e.g. ismscode_awaits_in_flight or

@@ -76,12 +76,38 @@ TEST_F(PollSchedulerTest, WithSlackEveryNumberIsPolledEveryInterval) {
   RateBudget ample({.limit = 600, .window = 60s});
   BudgetGate gate(ample, clock_.runtime());
   PollHub hub(upstream_, gate, clock_.runtime(), kLikely);
-  for (const char* id : {"a", "b", "c"}) Watch(hub, Number(id));
+  for (const char* id : {"a", "b", "c"}) Watch(hub, Number(id, "google", 30s));
   for (const char* id : {"a", "b", "c"}) EXPECT_EQ(upstream_.polls_of(id), 1) << "at once";
   clock_.Advance(5s);
   for (const char* id : {"a", "b", "c"}) EXPECT_EQ(upstream_.polls_of(id), 2);
   clock_.Advance(5s);
   for (const char* id : {"a", "b", "c"}) EXPECT_EQ(upstream_.polls_of(id), 3);
+}
+
+TEST_F(PollSchedulerTest, ANumberIsFirstPolledAnIntervalAfterItsPurchase) {
+  RateBudget ample({.limit = 600, .window = 60s});
+  BudgetGate gate(ample, clock_.runtime());
+  PollHub hub(upstream_, gate, clock_.runtime(), kLikely);
+  const auto fresh = Watch(hub, Number("a"));
+  const auto older = Watch(hub, Number("b", "google", 2s));
+  EXPECT_EQ(upstream_.polls(), 0) << "no SMS comes before its number exists";
+  EXPECT_EQ(fresh->reports, 1) << "the watcher hears when the first poll is";
+  EXPECT_FALSE(fresh->waiting_for_budget) << "the key has room: it waits for the interval";
+  EXPECT_NEAR(
+      std::chrono::duration<double>(fresh->next_poll_at - std::chrono::system_clock::now()).count(),
+      5, 0.5);
+  clock_.Advance(3s - 1ms);
+  EXPECT_EQ(upstream_.polls_of("b"), 0);
+  clock_.Advance(1ms);
+  EXPECT_EQ(upstream_.polls_of("b"), 1) << "an interval after its purchase";
+  clock_.Advance(2s);
+  EXPECT_EQ(upstream_.polls_of("a"), 1);
+  clock_.Advance(5s);
+  EXPECT_EQ(upstream_.polls_of("a"), 2) << "then every interval";
+  // A stream that ends within the first interval still gets its poll.
+  Watch(hub, Number("c"), {}, clock_.now() + 3s);
+  clock_.Advance(2s);
+  EXPECT_EQ(upstream_.polls_of("c"), 1);
 }
 
 TEST_F(PollSchedulerTest, AnIntervalUnderFiveSecondsDoesNotMakeAFewNumbersContend) {
@@ -91,11 +117,11 @@ TEST_F(PollSchedulerTest, AnIntervalUnderFiveSecondsDoesNotMakeAFewNumbersConten
   PollHub::Options fast = kLikely;
   fast.interval = 250ms;
   PollHub hub(upstream_, gate, clock_.runtime(), fast);
-  for (const char* id : {"a", "b", "c", "g"}) Watch(hub, Number(id));
+  for (const char* id : {"a", "b", "c", "g"}) Watch(hub, Number(id, "google", 1s));
   for (const char* id : {"a", "b", "c", "g"}) EXPECT_EQ(upstream_.polls_of(id), 1) << "at once";
   clock_.Advance(250ms);
   EXPECT_EQ(upstream_.polls(), 8) << "every 250 ms while the pacer has tokens";
-  Watch(hub, Number("s"));  // five numbers every 5 s is the whole budget: contention
+  Watch(hub, Number("s", "google", 1s));  // five every 5 s is the whole budget: contention
   EXPECT_EQ(upstream_.polls_of("s"), 0);
 }
 
