@@ -21,7 +21,7 @@ namespace {
 int DefaultReserve(int limit, int given) { return given >= 0 ? given : std::max(1, limit / 20); }
 }  // namespace
 
-RateBudget::RateBudget(Options options)
+BudgetRules::BudgetRules(Options options)
     : options_(options),
       reserve_for_acquire_(DefaultReserve(options.limit, options.reserve_for_acquire)),
       reserve_for_polls_(DefaultReserve(options.limit, options.reserve_for_polls)),
@@ -29,21 +29,7 @@ RateBudget::RateBudget(Options options)
       tokens_per_second_(options.limit /
                          std::max(1e-9, std::chrono::duration<double>(options.window).count())) {}
 
-RateBudget::Clock::duration RateBudget::Pace(Key& k, Clock::time_point now) const {
-  if (k.tokens < 0) {
-    k.tokens = burst_;
-    k.refilled = now;
-  } else if (now > k.refilled) {
-    const double elapsed = std::chrono::duration<double>(now - k.refilled).count();
-    k.tokens = std::min(burst_, k.tokens + elapsed * tokens_per_second_);
-    k.refilled = now;
-  }
-  if (k.tokens >= 1) return Clock::duration::zero();
-  return std::chrono::ceil<Clock::duration>(
-      std::chrono::duration<double>((1 - k.tokens) / tokens_per_second_));
-}
-
-int RateBudget::Floor(Purpose purpose) const {
+int BudgetRules::Floor(Purpose purpose) const {
   // Never all of a small budget, or the lower purposes would starve for good.
   const int most = std::max(0, options_.limit - 1);
   switch (purpose) {
@@ -57,9 +43,30 @@ int RateBudget::Floor(Purpose purpose) const {
   return most;
 }
 
+double BudgetRules::PollCapacity() const {
+  return (options_.limit - Floor(Purpose::kPoll)) /
+         std::max(1e-9, std::chrono::duration<double>(options_.window).count());
+}
+
+RateBudget::RateBudget(Options options) : rules_(options) {}
+
+RateBudget::Clock::duration RateBudget::Pace(Key& k, Clock::time_point now) const {
+  if (k.tokens < 0) {
+    k.tokens = rules_.burst();
+    k.refilled = now;
+  } else if (now > k.refilled) {
+    const double elapsed = std::chrono::duration<double>(now - k.refilled).count();
+    k.tokens = std::min(rules_.burst(), k.tokens + elapsed * rules_.tokens_per_second());
+    k.refilled = now;
+  }
+  if (k.tokens >= 1) return Clock::duration::zero();
+  return std::chrono::ceil<Clock::duration>(
+      std::chrono::duration<double>((1 - k.tokens) / rules_.tokens_per_second()));
+}
+
 void RateBudget::Expire(Key& k, Clock::time_point now) const {
   // An answer at t counts for the interval [t, t + window).
-  k.answered.erase(k.answered.begin(), k.answered.upper_bound(now - options_.window));
+  k.answered.erase(k.answered.begin(), k.answered.upper_bound(now - rules_.window()));
 }
 
 RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose,
@@ -74,7 +81,7 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
   if (now < k.paused_until) return {.wait = k.paused_until - now};
   Expire(k, now);
   const int used = static_cast<int>(k.unanswered.size() + k.answered.size());
-  const int allowed = options_.limit - Floor(purpose);
+  const int allowed = rules_.limit() - rules_.Floor(purpose);
   const Clock::duration pace = Pace(k, now);
   const bool paced = purpose != Purpose::kAcquire;
   if (used < allowed && (!paced || pace == Clock::duration::zero())) {
@@ -92,10 +99,10 @@ RateBudget::Decision RateBudget::TryTake(const std::string& key, Purpose purpose
   // The oldest answers leave the window first; an unanswered request leaves it no
   // sooner than `window` from now.
   const size_t must_leave = static_cast<size_t>(used - allowed + 1);
-  Clock::duration wait = options_.window;
+  Clock::duration wait = rules_.window();
   if (must_leave <= k.answered.size()) {
     wait =
-        *std::next(k.answered.begin(), static_cast<long>(must_leave - 1)) + options_.window - now;
+        *std::next(k.answered.begin(), static_cast<long>(must_leave - 1)) + rules_.window() - now;
   }
   return {.wait = paced ? std::max(wait, pace) : wait};
 }
@@ -112,12 +119,12 @@ void RateBudget::Release(const std::string& key, SlotId slot, Clock::time_point 
   if (sent) {
     k.answered.insert(now);
   } else if (took_token) {
-    k.tokens = std::min(burst_, k.tokens + 1);  // nothing went out: the pacer gets it back
+    k.tokens = std::min(rules_.burst(), k.tokens + 1);  // nothing went out: the pacer gets it back
   }
 }
 
 void RateBudget::ForgetOldPurchases(Key& k, Clock::time_point now) const {
-  while (!k.purchases.empty() && k.purchases.front() <= now - PurchaseHorizon()) {
+  while (!k.purchases.empty() && k.purchases.front() <= now - rules_.PurchaseHorizon()) {
     k.purchases.pop_front();
   }
 }
@@ -128,12 +135,7 @@ double RateBudget::RecentPurchaseRate(const std::string& key, Clock::time_point 
   if (it == keys_.end()) return 0;
   ForgetOldPurchases(it->second, now);
   return static_cast<double>(it->second.purchases.size()) /
-         std::chrono::duration<double>(PurchaseHorizon()).count();
-}
-
-double RateBudget::PollCapacity() const {
-  return (options_.limit - Floor(Purpose::kPoll)) /
-         std::max(1e-9, std::chrono::duration<double>(options_.window).count());
+         std::chrono::duration<double>(rules_.PurchaseHorizon()).count();
 }
 
 void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {
@@ -149,7 +151,7 @@ void RateBudget::ForgetIdle(Clock::time_point now) {
     Key& k = it->second;
     Expire(k, now);
     const bool idle = k.unanswered.empty() && k.answered.empty() && now >= k.paused_until &&
-                      Pace(k, now) == Clock::duration::zero() && k.tokens >= burst_;
+                      Pace(k, now) == Clock::duration::zero() && k.tokens >= rules_.burst();
     it = idle ? keys_.erase(it) : std::next(it);
   }
 }

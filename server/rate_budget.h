@@ -21,6 +21,43 @@ enum class Purpose { kAcquire, kPoll, kList };
 // "acquire", "poll", "list": the `purpose` label of ismscode_throttled_total.
 std::string_view PurposeName(Purpose purpose);
 
+// How a key's request budget is spent, whoever keeps its state (RateBudget in this
+// process; SharedRateBudget in Redis, for a fleet of gateways): at most `limit` requests
+// per `window`; purchases may use every slot, polls leave `reserve_for_acquire` of them,
+// list calls leave `reserve_for_polls` more; polls and list calls are paced by a token
+// bucket (`burst` at once, then limit/window a second).
+class BudgetRules {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Options {
+    int limit = 60;  // requests per window per key
+    Clock::duration window = std::chrono::seconds(60);
+    int reserve_for_acquire = -1;  // slots polls and lists leave; -1: max(1, limit / 20)
+    int reserve_for_polls = -1;    // further slots lists leave; -1: max(1, limit / 20)
+    double burst = -1;             // the pacer's bucket; -1: max(1, limit / 6)
+  };
+
+  explicit BudgetRules(Options options);
+
+  int limit() const { return options_.limit; }
+  Clock::duration window() const { return options_.window; }
+  // The slots `purpose` must leave to the purposes before it (never all of a budget).
+  int Floor(Purpose purpose) const;
+  double burst() const { return burst_; }
+  double tokens_per_second() const { return tokens_per_second_; }
+  // How far back purchases count for the recent purchase rate: a third of the window.
+  Clock::duration PurchaseHorizon() const { return options_.window / 3; }
+  // Requests per second polls could use if nothing else needed the key.
+  double PollCapacity() const;
+
+ private:
+  const Options options_;
+  const int reserve_for_acquire_;
+  const int reserve_for_polls_;
+  const double burst_;
+  const double tokens_per_second_;
+};
+
 // Spends one upstream key's request budget: no interval of `window` ever carries more
 // than `limit` requests for a key, whatever the upstream's window algorithm (fixed or
 // sliding) and however late a granted request reaches it. A request counts from the
@@ -38,13 +75,7 @@ class RateBudget {
   using Clock = std::chrono::steady_clock;
   using SlotId = uint64_t;
 
-  struct Options {
-    int limit = 60;  // requests per window per key
-    Clock::duration window = std::chrono::seconds(60);
-    int reserve_for_acquire = -1;  // slots polls and lists leave; -1: max(1, limit / 20)
-    int reserve_for_polls = -1;    // further slots lists leave; -1: max(1, limit / 20)
-    double burst = -1;             // the pacer's bucket; -1: max(1, limit / 6)
-  };
+  using Options = BudgetRules::Options;
 
   // Either a slot (the request may go now) or how long until one could be free: a
   // lower bound, exact when no granted request is still unanswered.
@@ -63,13 +94,14 @@ class RateBudget {
   // The upstream said 429: nothing for `key` until `until` (a later pause wins).
   void PauseUntil(const std::string& key, Clock::time_point until);
 
-  Clock::duration window() const { return options_.window; }
-  int limit() const { return options_.limit; }
+  Clock::duration window() const { return rules_.window(); }
+  int limit() const { return rules_.limit(); }
+  const BudgetRules& rules() const { return rules_; }
   // Purchases per second on `key` lately (over the last third of a window): the share of
   // the budget that polls cannot count on.
   double RecentPurchaseRate(const std::string& key, Clock::time_point now) const;
   // Requests per second polls could use if nothing else needed the key.
-  double PollCapacity() const;
+  double PollCapacity() const { return rules_.PollCapacity(); }
   // Keys with state now (idle keys are forgotten once there are many).
   size_t keys() const;
   // Requests that count against `key` at `now` (unanswered ones included).
@@ -88,17 +120,11 @@ class RateBudget {
   static constexpr size_t kSweepAbove = 1024;
   void ForgetIdle(Clock::time_point now) REQUIRES(mutex_);
   void Expire(Key& k, Clock::time_point now) const REQUIRES(mutex_);
-  int Floor(Purpose purpose) const;
-  Clock::duration PurchaseHorizon() const { return options_.window / 3; }
   void ForgetOldPurchases(Key& k, Clock::time_point now) const REQUIRES(mutex_);
   // Refills the pacer to `now`; how long until it holds one token (zero when it does).
   Clock::duration Pace(Key& k, Clock::time_point now) const;
 
-  const Options options_;
-  const int reserve_for_acquire_;
-  const int reserve_for_polls_;
-  const double burst_;
-  const double tokens_per_second_;
+  const BudgetRules rules_;
   mutable Mutex mutex_;
   SlotId next_slot_ GUARDED_BY(mutex_) = 1;
   mutable std::unordered_map<std::string, Key> keys_ GUARDED_BY(mutex_);

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <chrono>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/mutex.h"
+#include "server/state_url.h"
+
+struct redisContext;
+
+namespace ismscode::gateway {
+
+// A reply, copied out of hiredis.
+struct RedisReply {
+  enum class Type { kNil, kInteger, kString, kStatus, kArray };
+  Type type = Type::kNil;
+  long long integer = 0;             // kInteger
+  std::string text;                  // kString, kStatus
+  std::vector<RedisReply> elements;  // kArray
+};
+
+// One connection to Redis (hiredis, synchronous), with a timeout on every call. After a
+// failure the connection is dropped, and the next call connects again (then
+// authenticates and selects the database), so a Redis that comes back is used again
+// without a restart. Errors are UNAVAILABLE when Redis could not be reached or did not
+// answer in time, and INTERNAL when it answered with an error; their text names the
+// server (Describe) and never the password. Thread-safe: one call at a time.
+class RedisClient {
+ public:
+  struct Options {
+    StateUrl url;
+    std::string password;  // empty: no AUTH
+    std::chrono::milliseconds timeout{500};
+  };
+
+  explicit RedisClient(Options options);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args) EXCLUDES(mutex_);
+
+  // Runs a Lua script by its SHA-1 (EVALSHA), loading it first on this connection's
+  // first use of it and again when Redis has lost it (a restart, SCRIPT FLUSH).
+  absl::StatusOr<RedisReply> Eval(const std::string& script, const std::vector<std::string>& keys,
+                                  const std::vector<std::string>& args) EXCLUDES(mutex_);
+
+ private:
+  absl::Status ConnectLocked() REQUIRES(mutex_);
+  absl::StatusOr<RedisReply> CommandLocked(const std::vector<std::string>& args) REQUIRES(mutex_);
+  void DropLocked() REQUIRES(mutex_);
+  absl::Status Unavailable(std::string_view what) const;
+
+  const Options options_;
+  Mutex mutex_;
+  redisContext* context_ GUARDED_BY(mutex_) = nullptr;
+  std::unordered_map<std::string, std::string> sha1_by_script_ GUARDED_BY(mutex_);
+};
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,192 @@
+#include "server/shared_rate_budget.h"
+
+#include <openssl/evp.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace ismscode::gateway {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Redis's clock in milliseconds, for every script.
+#define ISMSCODE_REDIS_NOW         \
+  "local t = redis.call('TIME')\n" \
+  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+// KEYS: slots (zset: slot id -> when it leaves the window), state (hash: paused_until,
+// tokens, refilled), purchases (zset: slot id -> when), the fleet's slot counter.
+// ARGV: allowed (limit - floor), window, paced, burst, tokens per ms, unanswered_for,
+// purchase, purchase horizon (all ms).
+// Returns {slot, wait, took_token}; slot 0: none, wait is a lower bound.
+constexpr char kTryTake[] = ISMSCODE_REDIS_NOW R"lua(
+local allowed, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local paced, burst, rate = ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
+local unanswered, horizon = tonumber(ARGV[6]), tonumber(ARGV[8])
+local paused = tonumber(redis.call('HGET', KEYS[2], 'paused_until') or '0')
+if now < paused then return {0, paused - now, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local used = redis.call('ZCARD', KEYS[1])
+local tokens = tonumber(redis.call('HGET', KEYS[2], 'tokens') or ARGV[4])
+local refilled = tonumber(redis.call('HGET', KEYS[2], 'refilled') or now)
+if now > refilled then
+  tokens = math.min(burst, tokens + (now - refilled) * rate)
+  refilled = now
+end
+local pace = 0
+if tokens < 1 then pace = math.ceil((1 - tokens) / rate) end
+local keep = window + unanswered
+if used < allowed and (not paced or pace == 0) then
+  local took = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    took = 1
+  end
+  redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'refilled', refilled)
+  redis.call('PEXPIRE', KEYS[2], keep)
+  local id = redis.call('INCR', KEYS[4])
+  redis.call('ZADD', KEYS[1], now + unanswered, id)
+  redis.call('PEXPIRE', KEYS[1], keep)
+  if ARGV[7] == '1' then
+    redis.call('ZADD', KEYS[3], now, id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - horizon)
+    redis.call('PEXPIRE', KEYS[3], horizon)
+  end
+  return {id, 0, took}
+end
+redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'refilled', refilled)
+redis.call('PEXPIRE', KEYS[2], keep)
+if used < allowed then return {0, pace, 0} end
+-- The first slots to leave the window; an unanswered one leaves no sooner than a window
+-- from now (as RateBudget says).
+local nth = redis.call('ZRANGE', KEYS[1], used - allowed, used - allowed, 'WITHSCORES')
+local wait = window
+if nth[2] then wait = math.min(math.max(0, tonumber(nth[2]) - now), window) end
+if paced then wait = math.max(wait, pace) end
+return {0, wait, 0}
+)lua";
+
+// KEYS: slots, state. ARGV: slot, sent, window, took_token, burst.
+constexpr char kRelease[] = ISMSCODE_REDIS_NOW R"lua(
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if ARGV[2] == '1' then
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[1])
+  return 1
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[4] == '1' then
+  local tokens = tonumber(redis.call('HGET', KEYS[2], 'tokens') or ARGV[5])
+  redis.call('HSET', KEYS[2], 'tokens', tostring(math.min(tonumber(ARGV[5]), tokens + 1)))
+end
+return 1
+)lua";
+
+// KEYS: state. ARGV: pause, keep (ms). A later pause wins.
+constexpr char kPause[] = ISMSCODE_REDIS_NOW R"lua(
+local until_ms = now + tonumber(ARGV[1])
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
+if until_ms > paused then redis.call('HSET', KEYS[1], 'paused_until', until_ms) end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+)lua";
+
+// KEYS: purchases. ARGV: horizon (ms). Purchases within the horizon.
+constexpr char kRecentPurchases[] = ISMSCODE_REDIS_NOW R"lua(
+return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+)lua";
+
+// KEYS: slots. Requests still in the window.
+constexpr char kInUse[] = ISMSCODE_REDIS_NOW R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+)lua";
+
+#undef ISMSCODE_REDIS_NOW
+
+std::string Ms(std::chrono::steady_clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<milliseconds>(d).count());
+}
+
+absl::Status ShapeError(const std::string& what) {
+  return absl::InternalError("state store: unexpected answer to " + what);
+}
+
+}  // namespace
+
+SharedRateBudget::SharedRateBudget(RedisClient& redis, BudgetRules rules,
+                                   std::chrono::milliseconds unanswered_for)
+    : redis_(redis), rules_(rules), unanswered_for_(unanswered_for) {}
+
+std::string SharedRateBudget::KeyPrefix(const std::string& key) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(key.data(), key.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string tag;
+  char hex[3];
+  for (unsigned int i = 0; i < 16 && i < length; ++i) {
+    std::snprintf(hex, sizeof hex, "%02x", digest[i]);
+    tag += hex;
+  }
+  return "ismscode:budget:{" + tag + "}:";
+}
+
+absl::StatusOr<SharedRateBudget::Decision> SharedRateBudget::TryTake(const std::string& key,
+                                                                     Purpose purpose) {
+  const std::string prefix = KeyPrefix(key);
+  const double tokens_per_ms = rules_.tokens_per_second() / 1000;
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.17g", tokens_per_ms);
+  auto reply = redis_.Eval(
+      kTryTake, {prefix + "slots", prefix + "state", prefix + "purchases", "ismscode:budget:seq"},
+      {std::to_string(rules_.limit() - rules_.Floor(purpose)), Ms(rules_.window()),
+       purpose == Purpose::kAcquire ? "0" : "1", std::to_string(rules_.burst()), rate,
+       std::to_string(unanswered_for_.count()), purpose == Purpose::kAcquire ? "1" : "0",
+       Ms(rules_.PurchaseHorizon())});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 3) {
+    return ShapeError("a slot");
+  }
+  Decision d;
+  if (reply->elements[0].integer > 0) d.slot = static_cast<uint64_t>(reply->elements[0].integer);
+  d.wait = milliseconds(reply->elements[1].integer);
+  d.took_token = reply->elements[2].integer == 1;
+  return d;
+}
+
+absl::Status SharedRateBudget::Release(const std::string& key, const Decision& taken, bool sent) {
+  if (!taken.slot) return absl::OkStatus();
+  const std::string prefix = KeyPrefix(key);
+  auto reply = redis_.Eval(kRelease, {prefix + "slots", prefix + "state"},
+                           {std::to_string(*taken.slot), sent ? "1" : "0", Ms(rules_.window()),
+                            taken.took_token ? "1" : "0", std::to_string(rules_.burst())});
+  return reply.status();
+}
+
+absl::Status SharedRateBudget::PauseFor(const std::string& key, milliseconds pause) {
+  const std::string prefix = KeyPrefix(key);
+  auto reply = redis_.Eval(kPause, {prefix + "state"},
+                           {std::to_string(pause.count()),
+                            std::to_string((pause + rules_.window() + unanswered_for_).count())});
+  return reply.status();
+}
+
+absl::StatusOr<double> SharedRateBudget::RecentPurchaseRate(const std::string& key) {
+  auto reply =
+      redis_.Eval(kRecentPurchases, {KeyPrefix(key) + "purchases"}, {Ms(rules_.PurchaseHorizon())});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != RedisReply::Type::kInteger) return ShapeError("recent purchases");
+  return static_cast<double>(reply->integer) /
+         std::chrono::duration<double>(rules_.PurchaseHorizon()).count();
+}
+
+absl::StatusOr<int> SharedRateBudget::InUse(const std::string& key) {
+  auto reply = redis_.Eval(kInUse, {KeyPrefix(key) + "slots"}, {});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != RedisReply::Type::kInteger) return ShapeError("the slots in use");
+  return static_cast<int>(reply->integer);
+}
+
+}  // namespace ismscode::gateway

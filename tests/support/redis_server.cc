@@ -1,0 +1,54 @@
+#include "tests/support/redis_server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace ismscode::testing {
+
+RedisServer::RedisServer(std::string password) : password_(std::move(password)) {
+  char dir[] = "/tmp/ismscode-redis-XXXXXX";
+  if (!mkdtemp(dir)) throw std::runtime_error("mkdtemp");
+  dir_ = dir;
+  socket_path_ = dir_ + "/redis.sock";
+  Start();
+}
+
+RedisServer::~RedisServer() {
+  Stop();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+void RedisServer::Start() {
+  Stop();
+  // "-": the config comes from stdin.
+  process_ = std::make_unique<Subprocess>(std::vector<std::string>{"/usr/bin/redis-server", "-"},
+                                          /*pipe_stdin=*/true);
+  std::string config = "port 0\nunixsocket " + socket_path_ +
+                       "\nunixsocketperm 700\nsave \"\"\nappendonly no\ndir " + dir_ +
+                       "\nlogfile \"\"\n";
+  if (!password_.empty()) config += "requirepass " + password_ + "\n";
+  process_->WriteStdin(config);
+  process_->CloseStdin();
+  for (;;) {
+    const auto line = process_->ReadStdoutLine(30);
+    if (!line) throw std::runtime_error("redis-server did not start (is it installed?)");
+    // "Ready to accept connections" (TCP), "The server is now ready to accept connections
+    // at PATH" (a unix socket alone).
+    if (line->find("eady to accept connections") != std::string::npos) return;
+  }
+}
+
+void RedisServer::Stop() {
+  if (!process_) return;
+  process_->Signal(SIGKILL);
+  process_->Wait();
+  process_.reset();
+  unlink(socket_path_.c_str());
+}
+
+}  // namespace ismscode::testing
