@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -13,6 +14,12 @@
 struct redisContext;
 
 namespace ismscode::gateway {
+
+// The first lines of every script that needs the time: `now`, Redis's clock in
+// milliseconds (a fleet's replicas may disagree on theirs; the shared state must not).
+inline constexpr std::string_view kLuaNow =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 // A reply, copied out of hiredis.
 struct RedisReply {

@@ -10,17 +10,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Redis's clock in milliseconds, for every script.
-#define ISMSCODE_REDIS_NOW         \
-  "local t = redis.call('TIME')\n" \
-  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
 // KEYS: slots (zset: slot id -> when it leaves the window), state (hash: paused_until,
 // tokens, refilled), purchases (zset: slot id -> when), the fleet's slot counter.
 // ARGV: allowed (limit - floor), window, paced, burst, tokens per ms, unanswered_for,
 // purchase, purchase horizon (all ms).
 // Returns {slot, wait, took_token}; slot 0: none, wait is a lower bound.
-constexpr char kTryTake[] = ISMSCODE_REDIS_NOW R"lua(
+const std::string kTryTake = std::string(kLuaNow) + R"lua(
 local allowed, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local paced, burst, rate = ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
 local unanswered, horizon = tonumber(ARGV[6]), tonumber(ARGV[8])
@@ -68,7 +63,7 @@ return {0, wait, 0}
 )lua";
 
 // KEYS: slots, state. ARGV: slot, sent, window, took_token, burst.
-constexpr char kRelease[] = ISMSCODE_REDIS_NOW R"lua(
+const std::string kRelease = std::string(kLuaNow) + R"lua(
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 if ARGV[2] == '1' then
   redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[1])
@@ -83,7 +78,7 @@ return 1
 )lua";
 
 // KEYS: state. ARGV: pause, keep (ms). A later pause wins.
-constexpr char kPause[] = ISMSCODE_REDIS_NOW R"lua(
+const std::string kPause = std::string(kLuaNow) + R"lua(
 local until_ms = now + tonumber(ARGV[1])
 local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
 if until_ms > paused then redis.call('HSET', KEYS[1], 'paused_until', until_ms) end
@@ -94,17 +89,15 @@ return 1
 )lua";
 
 // KEYS: purchases. ARGV: horizon (ms). Purchases within the horizon.
-constexpr char kRecentPurchases[] = ISMSCODE_REDIS_NOW R"lua(
+const std::string kRecentPurchases = std::string(kLuaNow) + R"lua(
 return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
 )lua";
 
 // KEYS: slots. Requests still in the window.
-constexpr char kInUse[] = ISMSCODE_REDIS_NOW R"lua(
+const std::string kInUse = std::string(kLuaNow) + R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])
 )lua";
-
-#undef ISMSCODE_REDIS_NOW
 
 std::string Ms(std::chrono::steady_clock::duration d) {
   return std::to_string(std::chrono::duration_cast<milliseconds>(d).count());

@@ -1,0 +1,105 @@
+#include "server/shared_request_ids.h"
+
+#include "server/shared_rate_budget.h"
+
+namespace ismscode::gateway {
+namespace {
+
+// KEYS: the id's hash (state, owner, lease_until, outcome). ARGV: owner, lease, keep (ms).
+const std::string kClaim = std::string(kLuaNow) + R"lua(
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1],
+             'lease_until', now + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'claimed', ''}
+end
+if state == 'done' then return {'done', redis.call('HGET', KEYS[1], 'outcome')} end
+if state == 'running' and tonumber(redis.call('HGET', KEYS[1], 'lease_until')) < now then
+  redis.call('HSET', KEYS[1], 'state', 'unknown')
+  state = 'unknown'
+end
+return {state, ''}
+)lua";
+
+// KEYS: the id's hash. ARGV: owner, lease (ms).
+const std::string kRenew = std::string(kLuaNow) + R"lua(
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' or
+   redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or
+   tonumber(redis.call('HGET', KEYS[1], 'lease_until')) < now then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+return 1
+)lua";
+
+// KEYS: the id's hash. ARGV: owner, outcome, keep (ms).
+constexpr char kRecord[] = R"lua(
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+)lua";
+
+// KEYS: the id's hash. ARGV: owner.
+constexpr char kRelease[] = R"lua(
+if redis.call('HGET', KEYS[1], 'state') == 'running' and
+   redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+)lua";
+
+}  // namespace
+
+SharedRequestIds::SharedRequestIds(RedisClient& redis, std::string owner,
+                                   std::chrono::milliseconds lease, std::chrono::milliseconds keep)
+    : redis_(redis), owner_(std::move(owner)), lease_(lease), keep_(keep) {}
+
+std::string SharedRequestIds::RedisKey(const std::string& key,
+                                       const std::string& request_id) const {
+  // "ismscode:budget:{TAG}:" -> "ismscode:request:{TAG}:<id>": one tag per API key.
+  std::string prefix = SharedRateBudget::KeyPrefix(key);
+  prefix.replace(0, std::string("ismscode:budget:").size(), "ismscode:request:");
+  return prefix + request_id;
+}
+
+absl::StatusOr<SharedRequestIds::Claim> SharedRequestIds::TryClaim(const std::string& key,
+                                                                   const std::string& request_id) {
+  auto reply = redis_.Eval(kClaim, {RedisKey(key, request_id)},
+                           {owner_, std::to_string(lease_.count()), std::to_string(keep_.count())});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 2) {
+    return absl::InternalError("state store: unexpected answer to a request id's claim");
+  }
+  const std::string& state = reply->elements[0].text;
+  Claim claim;
+  claim.state = state == "claimed"   ? State::kClaimed
+                : state == "running" ? State::kRunning
+                : state == "done"    ? State::kDone
+                                     : State::kUnknown;
+  claim.outcome = reply->elements[1].text;
+  return claim;
+}
+
+absl::StatusOr<bool> SharedRequestIds::Renew(const std::string& key,
+                                             const std::string& request_id) {
+  auto reply =
+      redis_.Eval(kRenew, {RedisKey(key, request_id)}, {owner_, std::to_string(lease_.count())});
+  if (!reply.ok()) return reply.status();
+  return reply->integer == 1;
+}
+
+absl::StatusOr<bool> SharedRequestIds::Record(const std::string& key, const std::string& request_id,
+                                              const std::string& outcome) {
+  auto reply = redis_.Eval(kRecord, {RedisKey(key, request_id)},
+                           {owner_, outcome, std::to_string(keep_.count())});
+  if (!reply.ok()) return reply.status();
+  return reply->integer == 1;
+}
+
+absl::Status SharedRequestIds::Release(const std::string& key, const std::string& request_id) {
+  return redis_.Eval(kRelease, {RedisKey(key, request_id)}, {owner_}).status();
+}
+
+}  // namespace ismscode::gateway

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <chrono>
+#include <string>
+
+#include "server/redis_client.h"
+
+namespace ismscode::gateway {
+
+// What each request id of AcquireNumber came to, across a fleet of gateways (--state),
+// so that one id buys once however many replicas it reaches. The replica that claims an
+// id holds its lease while it buys, renewing it while it retries; the others wait for
+// the outcome it records. A lease that runs out with no outcome (its replica died in
+// the middle of a purchase) leaves the outcome unknown for good: reported as such,
+// never bought again. An id is kept for `keep` (the request-id TTL). The API key is never
+// stored: ids live under a SHA-256 tag of it. Errors are RedisClient's. Thread-safe.
+class SharedRequestIds {
+ public:
+  enum class State {
+    kClaimed,  // this replica buys for the id now
+    kRunning,  // another replica (or this one, for another caller) is buying for it
+    kDone,     // bought (or failed for good): `outcome` is what was recorded
+    kUnknown,  // its buyer vanished mid-purchase: whether it bought is not known
+  };
+  struct Claim {
+    State state = State::kUnknown;
+    std::string outcome;  // kDone
+  };
+
+  // `owner`: this replica's name in the fleet (unique; a restart is a new owner).
+  SharedRequestIds(RedisClient& redis, std::string owner, std::chrono::milliseconds lease,
+                   std::chrono::milliseconds keep);
+
+  absl::StatusOr<Claim> TryClaim(const std::string& key, const std::string& request_id);
+  // Extends this replica's lease; false when it is not (or no longer) this replica's.
+  absl::StatusOr<bool> Renew(const std::string& key, const std::string& request_id);
+  // The purchase's outcome, for replays on every replica. Stored even after the lease ran
+  // out (a replica that said "unknown" meanwhile is then contradicted for the better: a
+  // retry gets the number). False when the id is another replica's.
+  absl::StatusOr<bool> Record(const std::string& key, const std::string& request_id,
+                              const std::string& outcome);
+  // Nothing was sent for the id (cancelled, refused before the wire): another caller may
+  // claim it at once.
+  absl::Status Release(const std::string& key, const std::string& request_id);
+
+  const std::string& owner() const { return owner_; }
+
+ private:
+  std::string RedisKey(const std::string& key, const std::string& request_id) const;
+
+  RedisClient& redis_;
+  const std::string owner_;
+  const std::chrono::milliseconds lease_, keep_;
+};
+
+}  // namespace ismscode::gateway
