@@ -1,10 +1,12 @@
 #include "server/redis_client.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <sys/time.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 
 namespace ismscode::gateway {
 namespace {
@@ -40,6 +42,19 @@ RedisReply Copy(const redisReply& r) {
 }
 
 }  // namespace
+
+std::string StateKeyTag(const std::string& api_key) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(api_key.data(), api_key.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string tag;
+  char hex[3];
+  for (unsigned int i = 0; i < 16 && i < length; ++i) {
+    std::snprintf(hex, sizeof hex, "%02x", digest[i]);
+    tag += hex;
+  }
+  return tag;
+}
 
 RedisClient::RedisClient(Options options) : options_(std::move(options)) {
   // hiredis writes with write(2): a Redis that went away would raise SIGPIPE and kill

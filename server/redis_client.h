@@ -21,6 +21,10 @@ inline constexpr std::string_view kLuaNow =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
+// How the shared state names an upstream API key, which it never stores: the first 16
+// bytes of its SHA-256, in hex.
+std::string StateKeyTag(const std::string& api_key);
+
 // A reply, copied out of hiredis.
 struct RedisReply {
   enum class Type { kNil, kInteger, kString, kStatus, kArray };

@@ -1,7 +1,5 @@
 #include "server/shared_rate_budget.h"
 
-#include <openssl/evp.h>
-
 #include <cmath>
 #include <cstdio>
 
@@ -114,16 +112,7 @@ SharedRateBudget::SharedRateBudget(RedisClient& redis, BudgetRules rules,
     : redis_(redis), rules_(rules), unanswered_for_(unanswered_for) {}
 
 std::string SharedRateBudget::KeyPrefix(const std::string& key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(key.data(), key.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string tag;
-  char hex[3];
-  for (unsigned int i = 0; i < 16 && i < length; ++i) {
-    std::snprintf(hex, sizeof hex, "%02x", digest[i]);
-    tag += hex;
-  }
-  return "ismscode:budget:{" + tag + "}:";
+  return "ismscode:budget:{" + StateKeyTag(key) + "}:";
 }
 
 absl::StatusOr<SharedRateBudget::Decision> SharedRateBudget::TryTake(const std::string& key,

@@ -45,8 +45,8 @@ class SharedRateBudget {
   // Requests that count against `key` now, fleet-wide (unanswered ones included).
   absl::StatusOr<int> InUse(const std::string& key);
 
-  // The Redis keys of `key`'s state: "ismscode:budget:{TAG}:" with TAG the first 16 bytes
-  // of SHA-256(key) in hex (the braces keep them in one Redis Cluster slot).
+  // The Redis keys of `key`'s state: "ismscode:budget:{TAG}:" with TAG its StateKeyTag
+  // (the braces keep them in one Redis Cluster slot).
   static std::string KeyPrefix(const std::string& key);
 
  private:

@@ -1,7 +1,5 @@
 #include "server/shared_request_ids.h"
 
-#include "server/shared_rate_budget.h"
-
 namespace ismscode::gateway {
 namespace {
 
@@ -58,10 +56,7 @@ SharedRequestIds::SharedRequestIds(RedisClient& redis, std::string owner,
 
 std::string SharedRequestIds::RedisKey(const std::string& key,
                                        const std::string& request_id) const {
-  // "ismscode:budget:{TAG}:" -> "ismscode:request:{TAG}:<id>": one tag per API key.
-  std::string prefix = SharedRateBudget::KeyPrefix(key);
-  prefix.replace(0, std::string("ismscode:budget:").size(), "ismscode:request:");
-  return prefix + request_id;
+  return "ismscode:request:{" + StateKeyTag(key) + "}:" + request_id;
 }
 
 absl::StatusOr<SharedRequestIds::Claim> SharedRequestIds::TryClaim(const std::string& key,
