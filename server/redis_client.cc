@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -79,7 +80,18 @@ void RedisClient::DropLocked() {
 
 absl::Status RedisClient::ConnectLocked() {
   if (context_) return absl::OkStatus();
-  const timeval timeout = ToTimeval(options_.timeout);
+  const auto now = std::chrono::steady_clock::now();
+  if (now < no_connect_before_) return connect_error_;
+  absl::Status status = ConnectNowLocked();
+  if (!status.ok()) {
+    no_connect_before_ = now + options_.retry_after;
+    connect_error_ = status;
+  }
+  return status;
+}
+
+absl::Status RedisClient::ConnectNowLocked() {
+  const timeval timeout = ToTimeval(std::max(options_.timeout, std::chrono::milliseconds(1)));
   const StateUrl& url = options_.url;
   redisContext* c = url.unix_path.empty()
                         ? redisConnectWithTimeout(url.host.c_str(), url.port, timeout)

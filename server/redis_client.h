@@ -37,15 +37,18 @@ struct RedisReply {
 // One connection to Redis (hiredis, synchronous), with a timeout on every call. After a
 // failure the connection is dropped, and the next call connects again (then
 // authenticates and selects the database), so a Redis that comes back is used again
-// without a restart. Errors are UNAVAILABLE when Redis could not be reached or did not
-// answer in time, and INTERNAL when it answered with an error; their text names the
-// server (Describe) and never the password. Thread-safe: one call at a time.
+// without a restart; for `retry_after` after a failed connect, calls fail at once
+// rather than each waiting out a connect timeout to a Redis that is down. Errors are UNAVAILABLE
+// when Redis could not be reached or did not answer in time, and INTERNAL when it answered with an
+// error; their text names the server (Describe) and never the password. Thread-safe: one call at a
+// time.
 class RedisClient {
  public:
   struct Options {
     StateUrl url;
-    std::string password;  // empty: no AUTH
-    std::chrono::milliseconds timeout{500};
+    std::string password;                    // empty: no AUTH
+    std::chrono::milliseconds timeout{500};  // at least 1 ms (0 would mean none)
+    std::chrono::milliseconds retry_after{250};
   };
 
   explicit RedisClient(Options options);
@@ -62,6 +65,7 @@ class RedisClient {
 
  private:
   absl::Status ConnectLocked() REQUIRES(mutex_);
+  absl::Status ConnectNowLocked() REQUIRES(mutex_);
   absl::StatusOr<RedisReply> CommandLocked(const std::vector<std::string>& args) REQUIRES(mutex_);
   void DropLocked() REQUIRES(mutex_);
   absl::Status Unavailable(std::string_view what) const;
@@ -69,6 +73,9 @@ class RedisClient {
   const Options options_;
   Mutex mutex_;
   redisContext* context_ GUARDED_BY(mutex_) = nullptr;
+  // After a failed connect: no new attempt before this; calls fail with its error.
+  std::chrono::steady_clock::time_point no_connect_before_ GUARDED_BY(mutex_);
+  absl::Status connect_error_ GUARDED_BY(mutex_);
   std::unordered_map<std::string, std::string> sha1_by_script_ GUARDED_BY(mutex_);
 };
 

@@ -1,5 +1,6 @@
 #include "server/shared_rate_budget.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -9,9 +10,10 @@ namespace {
 using std::chrono::milliseconds;
 
 // KEYS: slots (zset: slot id -> when it leaves the window), state (hash: paused_until,
-// tokens, refilled), purchases (zset: slot id -> when), the fleet's slot counter.
+// tokens, refilled), purchases (zset: slot id -> when).
 // ARGV: allowed (limit - floor), window, paced, burst, tokens per ms, unanswered_for,
-// purchase, purchase horizon (all ms).
+// purchase, purchase horizon (all ms), the new slot's id (random: unique however often
+// Redis restarts, and no key outside the API key's own cluster slot).
 // Returns {slot, wait, took_token}; slot 0: none, wait is a lower bound.
 const std::string kTryTake = std::string(kLuaNow) + R"lua(
 local allowed, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -38,8 +40,10 @@ if used < allowed and (not paced or pace == 0) then
   end
   redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'refilled', refilled)
   redis.call('PEXPIRE', KEYS[2], keep)
-  local id = redis.call('INCR', KEYS[4])
-  redis.call('ZADD', KEYS[1], now + unanswered, id)
+  local id = ARGV[9]
+  if redis.call('ZADD', KEYS[1], 'NX', now + unanswered, id) == 0 then
+    return redis.error_reply('slot id taken')
+  end
   redis.call('PEXPIRE', KEYS[1], keep)
   if ARGV[7] == '1' then
     redis.call('ZADD', KEYS[3], now, id)
@@ -61,12 +65,17 @@ return {0, wait, 0}
 )lua";
 
 // KEYS: slots, state. ARGV: slot, sent, window, took_token, burst.
+// An answer always counts a window from now, even when it came so late that its
+// unanswered slot had left (RateBudget::Release never forgets a sent request).
 const std::string kRelease = std::string(kLuaNow) + R"lua(
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 if ARGV[2] == '1' then
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
   return 1
 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[4] == '1' then
   local tokens = tonumber(redis.call('HGET', KEYS[2], 'tokens') or ARGV[5])
@@ -88,7 +97,7 @@ return 1
 
 // KEYS: purchases. ARGV: horizon (ms). Purchases within the horizon.
 const std::string kRecentPurchases = std::string(kLuaNow) + R"lua(
-return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 )lua";
 
 // KEYS: slots. Requests still in the window.
@@ -97,8 +106,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])
 )lua";
 
-std::string Ms(std::chrono::steady_clock::duration d) {
-  return std::to_string(std::chrono::duration_cast<milliseconds>(d).count());
+std::string Ms(std::chrono::steady_clock::duration d) {  // rounded up: never a shorter window
+  return std::to_string(std::chrono::ceil<milliseconds>(d).count());
+}
+
+std::string Number(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", x);
+  return text;
 }
 
 absl::Status ShapeError(const std::string& what) {
@@ -109,7 +124,10 @@ absl::Status ShapeError(const std::string& what) {
 
 SharedRateBudget::SharedRateBudget(RedisClient& redis, BudgetRules rules,
                                    std::chrono::milliseconds unanswered_for)
-    : redis_(redis), rules_(rules), unanswered_for_(unanswered_for) {}
+    : redis_(redis),
+      rules_(rules),
+      unanswered_for_(std::max(unanswered_for, std::chrono::ceil<milliseconds>(rules.window()))),
+      random_(std::random_device{}()) {}
 
 std::string SharedRateBudget::KeyPrefix(const std::string& key) {
   return "ismscode:budget:{" + StateKeyTag(key) + "}:";
@@ -118,21 +136,23 @@ std::string SharedRateBudget::KeyPrefix(const std::string& key) {
 absl::StatusOr<SharedRateBudget::Decision> SharedRateBudget::TryTake(const std::string& key,
                                                                      Purpose purpose) {
   const std::string prefix = KeyPrefix(key);
-  const double tokens_per_ms = rules_.tokens_per_second() / 1000;
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%.17g", tokens_per_ms);
+  uint64_t id;
+  {
+    MutexLock lock(mutex_);
+    id = (random_() >> 1) | 1;  // non-zero; it travels as a string, so exactly
+  }
   auto reply = redis_.Eval(
-      kTryTake, {prefix + "slots", prefix + "state", prefix + "purchases", "ismscode:budget:seq"},
+      kTryTake, {prefix + "slots", prefix + "state", prefix + "purchases"},
       {std::to_string(rules_.limit() - rules_.Floor(purpose)), Ms(rules_.window()),
-       purpose == Purpose::kAcquire ? "0" : "1", std::to_string(rules_.burst()), rate,
-       std::to_string(unanswered_for_.count()), purpose == Purpose::kAcquire ? "1" : "0",
-       Ms(rules_.PurchaseHorizon())});
+       purpose == Purpose::kAcquire ? "0" : "1", Number(rules_.burst()),
+       Number(rules_.tokens_per_second() / 1000), std::to_string(unanswered_for_.count()),
+       purpose == Purpose::kAcquire ? "1" : "0", Ms(rules_.PurchaseHorizon()), std::to_string(id)});
   if (!reply.ok()) return reply.status();
   if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 3) {
     return ShapeError("a slot");
   }
   Decision d;
-  if (reply->elements[0].integer > 0) d.slot = static_cast<uint64_t>(reply->elements[0].integer);
+  if (reply->elements[0].type == RedisReply::Type::kString) d.slot = id;
   d.wait = milliseconds(reply->elements[1].integer);
   d.took_token = reply->elements[2].integer == 1;
   return d;
@@ -143,7 +163,7 @@ absl::Status SharedRateBudget::Release(const std::string& key, const Decision& t
   const std::string prefix = KeyPrefix(key);
   auto reply = redis_.Eval(kRelease, {prefix + "slots", prefix + "state"},
                            {std::to_string(*taken.slot), sent ? "1" : "0", Ms(rules_.window()),
-                            taken.took_token ? "1" : "0", std::to_string(rules_.burst())});
+                            taken.took_token ? "1" : "0", Number(rules_.burst())});
   return reply.status();
 }
 

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <string>
 
+#include "common/mutex.h"
 #include "server/rate_budget.h"
 #include "server/redis_client.h"
 
@@ -20,8 +22,12 @@ namespace ismscode::gateway {
 //
 // Each step is one Lua script that Redis runs atomically, on Redis's clock (replicas'
 // clocks may disagree; the window must not). A request counts from its slot until a
-// window after its answer; a slot never answered (its replica died) counts for
-// `unanswered_for`, then leaves. The API key itself is never stored: a key's state
+// window after its answer (however late the answer); a slot never answered (its replica
+// died) counts for `unanswered_for`, then leaves: at least a window, and it should
+// cover the longest an upstream request can take (its timeout), or a request still in
+// flight would leave the count before its answer. Slot ids are random, so a slot of
+// before a Redis restart is never mistaken for a new one. The API key itself is never
+// stored: a key's state
 // lives under a SHA-256 tag of it. Errors are RedisClient's (UNAVAILABLE while Redis is
 // unreachable). Thread-safe.
 class SharedRateBudget {
@@ -53,6 +59,8 @@ class SharedRateBudget {
   RedisClient& redis_;
   const BudgetRules rules_;
   const std::chrono::milliseconds unanswered_for_;
+  Mutex mutex_;
+  std::mt19937_64 random_ GUARDED_BY(mutex_);  // slot ids
 };
 
 }  // namespace ismscode::gateway

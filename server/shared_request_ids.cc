@@ -20,7 +20,8 @@ end
 return {state, ''}
 )lua";
 
-// KEYS: the id's hash. ARGV: owner, lease (ms).
+// KEYS: the id's hash. ARGV: owner, lease, keep (ms). The id is kept `keep` past its
+// last renewal: a long purchase never outlives its own record.
 const std::string kRenew = std::string(kLuaNow) + R"lua(
 if redis.call('HGET', KEYS[1], 'state') ~= 'running' or
    redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] or
@@ -28,6 +29,7 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'running' or
   return 0
 end
 redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]))
 return 1
 )lua";
 
@@ -79,8 +81,8 @@ absl::StatusOr<SharedRequestIds::Claim> SharedRequestIds::TryClaim(const std::st
 
 absl::StatusOr<bool> SharedRequestIds::Renew(const std::string& key,
                                              const std::string& request_id) {
-  auto reply =
-      redis_.Eval(kRenew, {RedisKey(key, request_id)}, {owner_, std::to_string(lease_.count())});
+  auto reply = redis_.Eval(kRenew, {RedisKey(key, request_id)},
+                           {owner_, std::to_string(lease_.count()), std::to_string(keep_.count())});
   if (!reply.ok()) return reply.status();
   return reply->integer == 1;
 }

@@ -1,5 +1,6 @@
 #include "server/state_url.h"
 
+#include <cctype>
 #include <charconv>
 #include <string>
 
@@ -65,6 +66,16 @@ absl::StatusOr<StateUrl> ParseStateUrl(std::string_view url) {
     rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
   }
   if (out.host.empty()) return Invalid("no host");
+  // A host name, an IPv4 or (in brackets) an IPv6 address: nothing that could carry
+  // something else (a query, a password) into the messages that name the server.
+  for (char c : out.host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' &&
+        c != ':') {
+      return Invalid(
+          "the host may hold only letters, digits, '.', '-' and '_' (or an IPv6 "
+          "address in brackets)");
+    }
+  }
   if (!rest.empty()) {
     if (!rest.starts_with(":") || !ParseInt(rest.substr(1), &out.port) || out.port < 1 ||
         out.port > 65535) {

@@ -16,7 +16,8 @@ RedisClient::Options OptionsFor(const testing::RedisServer& server, std::string 
                                 int db = 0) {
   auto url = ParseStateUrl(server.url() + (db ? "?db=" + std::to_string(db) : ""));
   EXPECT_TRUE(url.ok()) << url.status();
-  return {.url = *url, .password = std::move(password)};
+  // No pause between connect attempts: the tests restart Redis and go on at once.
+  return {.url = *url, .password = std::move(password), .retry_after = 0ms};
 }
 
 TEST(RedisClient, CommandsAndScripts) {
@@ -100,6 +101,20 @@ TEST(RedisClient, ARedisThatGoesAwayIsUnavailableAndUsedAgainOnceBack) {
   auto back = client.Eval(script, {"n"}, {});
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->integer, 1);
+}
+
+TEST(RedisClient, AfterAFailedConnectCallsFailAtOnceUntilRetryAfter) {
+  testing::RedisServer server;
+  RedisClient::Options options = OptionsFor(server);
+  options.retry_after = 1h;
+  RedisClient client(options);
+  server.Stop();
+  auto down = client.Command({"PING"});
+  ASSERT_FALSE(down.ok());
+  server.Start();
+  auto still = client.Command({"PING"});
+  ASSERT_FALSE(still.ok()) << "no new attempt within retry_after";
+  EXPECT_EQ(still.status(), down.status()) << "the same error, told again";
 }
 
 TEST(RedisClient, NothingListeningIsUnavailableAtOnce) {

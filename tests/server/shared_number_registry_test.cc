@@ -18,7 +18,7 @@ class SharedNumberRegistryTest : public ::testing::Test {
   std::unique_ptr<RedisClient> Connect() {
     auto url = ParseStateUrl(server_.url());
     EXPECT_TRUE(url.ok());
-    return std::make_unique<RedisClient>(RedisClient::Options{.url = *url});
+    return std::make_unique<RedisClient>(RedisClient::Options{.url = *url, .retry_after = 0ms});
   }
   static WatchedNumber Number(const std::string& id, const std::string& key) {
     return {.id = id,

@@ -22,7 +22,8 @@ class SharedPollLoopsTest : public ::testing::Test {
   Replica NewReplica(const std::string& owner, std::chrono::milliseconds lease = 30s) {
     auto url = ParseStateUrl(server_.url());
     EXPECT_TRUE(url.ok());
-    Replica r{.redis = std::make_unique<RedisClient>(RedisClient::Options{.url = *url})};
+    Replica r{.redis = std::make_unique<RedisClient>(
+                  RedisClient::Options{.url = *url, .retry_after = 0ms})};
     r.loops = std::make_unique<SharedPollLoops>(*r.redis, owner, lease);
     return r;
   }
@@ -49,8 +50,8 @@ TEST_F(SharedPollLoopsTest, OneReplicaPollsANumberUntilItResigns) {
 
 TEST_F(SharedPollLoopsTest, ANumberWhosePollerDiedIsTakenOverWithinALease) {
   Replica dead = NewReplica("dead", 50ms), b = NewReplica("b");
+  const auto started = std::chrono::steady_clock::now();  // the lease begins after this
   ASSERT_TRUE(*dead.loops->Lead("num_1"));
-  const auto started = std::chrono::steady_clock::now();
   bool took_over = false;
   while (!took_over && std::chrono::steady_clock::now() - started < 10s) {
     took_over = *b.loops->Lead("num_1");

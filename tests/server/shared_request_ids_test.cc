@@ -25,7 +25,8 @@ class SharedRequestIdsTest : public ::testing::Test {
   Replica NewReplica(const std::string& owner, std::chrono::milliseconds lease = 30s) {
     auto url = ParseStateUrl(server_.url());
     EXPECT_TRUE(url.ok());
-    Replica r{.redis = std::make_unique<RedisClient>(RedisClient::Options{.url = *url})};
+    Replica r{.redis = std::make_unique<RedisClient>(
+                  RedisClient::Options{.url = *url, .retry_after = 0ms})};
     r.ids = std::make_unique<SharedRequestIds>(*r.redis, owner, lease, 1h);
     return r;
   }
@@ -68,6 +69,17 @@ TEST_F(SharedRequestIdsTest, TheOutcomeIsReplayedOnEveryReplica) {
       << "an id is its key's: another key's same id is another purchase";
 }
 
+TEST_F(SharedRequestIdsTest, OnlyTheBuyerRenewsItsLeaseAndTheIdIsKeptPastIt) {
+  Replica a = NewReplica("a", 30s), b = NewReplica("b");
+  ASSERT_EQ(a.ids->TryClaim("key", "id")->state, State::kClaimed);
+  EXPECT_TRUE(*a.ids->Renew("key", "id"));
+  EXPECT_FALSE(*b.ids->Renew("key", "id")) << "not b's lease";
+  auto keys = a.redis->Command({"KEYS", "ismscode:request:*"});
+  ASSERT_EQ(keys->elements.size(), 1u);
+  EXPECT_GT(a.redis->Command({"PTTL", keys->elements[0].text})->integer, (1h + 29s) / 1ms)
+      << "kept the lease plus `keep` past the renewal";
+}
+
 TEST_F(SharedRequestIdsTest, NothingSentLetsAnotherReplicaClaimAtOnce) {
   Replica a = NewReplica("a"), b = NewReplica("b");
   ASSERT_EQ(a.ids->TryClaim("key", "id")->state, State::kClaimed);
@@ -81,8 +93,6 @@ TEST_F(SharedRequestIdsTest, ALeaseThatRunsOutLeavesTheOutcomeUnknownNeverBought
   // A replica that dies mid-purchase renews nothing: its 50 ms lease runs out.
   Replica dead = NewReplica("dead", 50ms), b = NewReplica("b");
   ASSERT_EQ(dead.ids->TryClaim("key", "id")->state, State::kClaimed);
-  EXPECT_TRUE(*dead.ids->Renew("key", "id"));
-  EXPECT_FALSE(*b.ids->Renew("key", "id")) << "not b's lease";
   // Until the lease runs out, the id is being bought; after it, its outcome is unknown.
   const auto give_up = std::chrono::steady_clock::now() + 10s;
   State seen = State::kRunning;

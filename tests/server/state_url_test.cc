@@ -36,7 +36,8 @@ TEST(StateUrl, MistakesSayWhatIsWrongAndTheForms) {
   for (const char* bad :
        {"", "redis:/host", "http://host", "redis://", "redis://:6379", "redis://host:0",
         "redis://host:65536", "redis://host:port", "redis://host/x", "redis://host/-1",
-        "redis://[::1", "unix://relative.sock", "unix:///s.sock?database=1", "rediss://host"}) {
+        "redis://[::1", "unix://relative.sock", "unix:///s.sock?database=1", "rediss://host",
+        "redis://host?db=1", "redis://ho st", "redis://host#x", "redis://h%40x"}) {
     auto url = ParseStateUrl(bad);
     ASSERT_FALSE(url.ok()) << bad;
     EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -47,12 +48,14 @@ TEST(StateUrl, MistakesSayWhatIsWrongAndTheForms) {
 }
 
 TEST(StateUrl, APasswordInTheUrlIsRefusedAndNotRepeated) {
-  for (const char* secret : {"redis://:hunter2@host:6379", "redis://admin:hunter2@host"}) {
+  for (const char* secret : {"redis://:hunter2@host:6379", "redis://admin:hunter2@host",
+                             "redis://host?password=hunter2", "redis://host:6379?auth=hunter2"}) {
     auto url = ParseStateUrl(secret);
     ASSERT_FALSE(url.ok());
     EXPECT_EQ(url.status().message().find("hunter2"), std::string_view::npos)
         << url.status().message();
     EXPECT_NE(url.status().message().find("--state-password-file"), std::string_view::npos);
+    EXPECT_EQ(url.status().message().find("password="), std::string_view::npos);
   }
 }
 

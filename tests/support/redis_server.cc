@@ -14,7 +14,16 @@ RedisServer::RedisServer(std::string password) : password_(std::move(password)) 
   if (!mkdtemp(dir)) throw std::runtime_error("mkdtemp");
   dir_ = dir;
   socket_path_ = dir_ + "/redis.sock";
-  Start();
+  if (password_.find_first_of("\"\\\n\r") != std::string::npos) {
+    throw std::invalid_argument("RedisServer: a password without quotes, backslashes or newlines");
+  }
+  try {
+    Start();
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+    throw;
+  }
 }
 
 RedisServer::~RedisServer() {
@@ -31,7 +40,7 @@ void RedisServer::Start() {
   std::string config = "port 0\nunixsocket " + socket_path_ +
                        "\nunixsocketperm 700\nsave \"\"\nappendonly no\ndir " + dir_ +
                        "\nlogfile \"\"\n";
-  if (!password_.empty()) config += "requirepass " + password_ + "\n";
+  if (!password_.empty()) config += "requirepass \"" + password_ + "\"\n";
   process_->WriteStdin(config);
   process_->CloseStdin();
   for (;;) {
@@ -39,7 +48,12 @@ void RedisServer::Start() {
     if (!line) throw std::runtime_error("redis-server did not start (is it installed?)");
     // "Ready to accept connections" (TCP), "The server is now ready to accept connections
     // at PATH" (a unix socket alone).
-    if (line->find("eady to accept connections") != std::string::npos) return;
+    if (line->find("eady to accept connections") == std::string::npos) continue;
+    drain_ = std::thread([process = process_.get()] {
+      while (process->ReadStdoutLine(3600)) {
+      }
+    });
+    return;
   }
 }
 
@@ -47,6 +61,7 @@ void RedisServer::Stop() {
   if (!process_) return;
   process_->Signal(SIGKILL);
   process_->Wait();
+  if (drain_.joinable()) drain_.join();  // it reads to the end of the log: the child is gone
   process_.reset();
   unlink(socket_path_.c_str());
 }

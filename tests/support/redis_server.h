@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "tests/support/subprocess.h"
 
@@ -27,6 +28,8 @@ class RedisServer {
  private:
   std::string password_, dir_, socket_path_;
   std::unique_ptr<Subprocess> process_;
+  // Reads the server's log after it is ready, so that a full pipe never blocks it.
+  std::thread drain_;
 };
 
 }  // namespace ismscode::testing
