@@ -3,7 +3,9 @@
 namespace ismscode::gateway {
 namespace {
 
-// KEYS: the id's hash (state, owner, lease_until, outcome). ARGV: owner, lease, keep (ms).
+// KEYS: the id's hash (state, owner, lease_until, outcome). ARGV: owner (the replica and
+// the caller's attempt), lease, keep (ms). The same attempt claiming again (its first
+// call timed out after Redis ran it) gets its claim back.
 const std::string kClaim = std::string(kLuaNow) + R"lua(
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
@@ -16,6 +18,9 @@ if state == 'done' then return {'done', redis.call('HGET', KEYS[1], 'outcome')} 
 if state == 'running' and tonumber(redis.call('HGET', KEYS[1], 'lease_until')) < now then
   redis.call('HSET', KEYS[1], 'state', 'unknown')
   state = 'unknown'
+end
+if state == 'running' and redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  return {'claimed', ''}
 end
 return {state, ''}
 )lua";
@@ -61,10 +66,16 @@ std::string SharedRequestIds::RedisKey(const std::string& key,
   return "ismscode:request:{" + StateKeyTag(key) + "}:" + request_id;
 }
 
+std::string SharedRequestIds::Owner(const std::string& attempt) const {
+  return owner_ + "/" + attempt;
+}
+
 absl::StatusOr<SharedRequestIds::Claim> SharedRequestIds::TryClaim(const std::string& key,
-                                                                   const std::string& request_id) {
-  auto reply = redis_.Eval(kClaim, {RedisKey(key, request_id)},
-                           {owner_, std::to_string(lease_.count()), std::to_string(keep_.count())});
+                                                                   const std::string& request_id,
+                                                                   const std::string& attempt) {
+  auto reply =
+      redis_.Eval(kClaim, {RedisKey(key, request_id)},
+                  {Owner(attempt), std::to_string(lease_.count()), std::to_string(keep_.count())});
   if (!reply.ok()) return reply.status();
   if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 2) {
     return absl::InternalError("state store: unexpected answer to a request id's claim");
@@ -79,24 +90,27 @@ absl::StatusOr<SharedRequestIds::Claim> SharedRequestIds::TryClaim(const std::st
   return claim;
 }
 
-absl::StatusOr<bool> SharedRequestIds::Renew(const std::string& key,
-                                             const std::string& request_id) {
-  auto reply = redis_.Eval(kRenew, {RedisKey(key, request_id)},
-                           {owner_, std::to_string(lease_.count()), std::to_string(keep_.count())});
+absl::StatusOr<bool> SharedRequestIds::Renew(const std::string& key, const std::string& request_id,
+                                             const std::string& attempt) {
+  auto reply =
+      redis_.Eval(kRenew, {RedisKey(key, request_id)},
+                  {Owner(attempt), std::to_string(lease_.count()), std::to_string(keep_.count())});
   if (!reply.ok()) return reply.status();
   return reply->integer == 1;
 }
 
 absl::StatusOr<bool> SharedRequestIds::Record(const std::string& key, const std::string& request_id,
+                                              const std::string& attempt,
                                               const std::string& outcome) {
   auto reply = redis_.Eval(kRecord, {RedisKey(key, request_id)},
-                           {owner_, outcome, std::to_string(keep_.count())});
+                           {Owner(attempt), outcome, std::to_string(keep_.count())});
   if (!reply.ok()) return reply.status();
   return reply->integer == 1;
 }
 
-absl::Status SharedRequestIds::Release(const std::string& key, const std::string& request_id) {
-  return redis_.Eval(kRelease, {RedisKey(key, request_id)}, {owner_}).status();
+absl::Status SharedRequestIds::Release(const std::string& key, const std::string& request_id,
+                                       const std::string& attempt) {
+  return redis_.Eval(kRelease, {RedisKey(key, request_id)}, {Owner(attempt)}).status();
 }
 
 }  // namespace ismscode::gateway

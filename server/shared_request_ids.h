@@ -19,8 +19,8 @@ namespace ismscode::gateway {
 class SharedRequestIds {
  public:
   enum class State {
-    kClaimed,  // this replica buys for the id now
-    kRunning,  // another replica (or this one, for another caller) is buying for it
+    kClaimed,  // this attempt buys for the id now (or still: it claimed before)
+    kRunning,  // another attempt (on another replica or this one) is buying for it
     kDone,     // bought (or failed for good): `outcome` is what was recorded
     kUnknown,  // its buyer vanished mid-purchase: whether it bought is not known
   };
@@ -33,22 +33,29 @@ class SharedRequestIds {
   SharedRequestIds(RedisClient& redis, std::string owner, std::chrono::milliseconds lease,
                    std::chrono::milliseconds keep);
 
-  absl::StatusOr<Claim> TryClaim(const std::string& key, const std::string& request_id);
-  // Extends this replica's lease; false when it is not (or no longer) this replica's.
-  absl::StatusOr<bool> Renew(const std::string& key, const std::string& request_id);
+  // `attempt`: the caller's own name for its try (random, unique on this replica). Only
+  // the attempt that claimed an id renews, records or releases it; the same attempt
+  // claiming again (a retry after a timeout) gets its claim back.
+  absl::StatusOr<Claim> TryClaim(const std::string& key, const std::string& request_id,
+                                 const std::string& attempt);
+  // Extends the attempt's lease; false when it is not (or no longer) the attempt's.
+  absl::StatusOr<bool> Renew(const std::string& key, const std::string& request_id,
+                             const std::string& attempt);
   // The purchase's outcome, for replays on every replica. Stored even after the lease ran
   // out (a replica that said "unknown" meanwhile is then contradicted for the better: a
-  // retry gets the number). False when the id is another replica's.
+  // retry gets the number). False when the id is another attempt's.
   absl::StatusOr<bool> Record(const std::string& key, const std::string& request_id,
-                              const std::string& outcome);
+                              const std::string& attempt, const std::string& outcome);
   // Nothing was sent for the id (cancelled, refused before the wire): another caller may
   // claim it at once.
-  absl::Status Release(const std::string& key, const std::string& request_id);
+  absl::Status Release(const std::string& key, const std::string& request_id,
+                       const std::string& attempt);
 
   const std::string& owner() const { return owner_; }
 
  private:
   std::string RedisKey(const std::string& key, const std::string& request_id) const;
+  std::string Owner(const std::string& attempt) const;  // the replica's name, "/", the attempt
 
   RedisClient& redis_;
   const std::string owner_;
