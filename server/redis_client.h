@@ -25,6 +25,11 @@ inline constexpr std::string_view kLuaNow =
 // bytes of its SHA-256, in hex.
 std::string StateKeyTag(const std::string& api_key);
 
+// Times in the shared state: milliseconds since the epoch (Redis's TIME, in kLuaNow).
+inline long long EpochMillis(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 // A reply, copied out of hiredis.
 struct RedisReply {
   enum class Type { kNil, kInteger, kString, kStatus, kArray };

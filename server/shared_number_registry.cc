@@ -19,10 +19,6 @@ return 1
 
 std::string RedisKey(const std::string& id) { return "ismscode:number:" + id; }
 
-long long EpochMs(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-
 bool ParseLong(const std::string& text, long long* out) {
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return !text.empty() && error == std::errc() && end == text.data() + text.size();
@@ -40,13 +36,13 @@ absl::Status SharedNumberRegistry::Remember(const WatchedNumber& number, bool fr
                            std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                std::chrono::steady_clock::now() - number.acquired_at);
   const long long forget_at =
-      EpochMs(number.expires_at + std::chrono::duration_cast<milliseconds>(keep_expired_));
+      EpochMillis(number.expires_at + std::chrono::duration_cast<milliseconds>(keep_expired_));
   return redis_
       .Eval(kRemember, {RedisKey(number.id)},
             {fresh ? "1" : "0", std::to_string(forget_at), "key_tag", StateKeyTag(number.key),
              "key_owner", number.key_owner == KeyOwner::kCaller ? "caller" : "gateway", "service",
-             number.service, "expires_at", std::to_string(EpochMs(number.expires_at)),
-             "acquired_at", std::to_string(EpochMs(acquired_at))})
+             number.service, "expires_at", std::to_string(EpochMillis(number.expires_at)),
+             "acquired_at", std::to_string(EpochMillis(acquired_at))})
       .status();
 }
 

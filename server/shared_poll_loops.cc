@@ -33,10 +33,6 @@ return 1
 std::string LeaseKey(const std::string& id) { return "ismscode:poll:{" + id + "}:lease"; }
 std::string SmsKey(const std::string& id) { return "ismscode:poll:{" + id + "}:sms"; }
 
-long long EpochMs(SystemTime t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-
 }  // namespace
 
 SharedPollLoops::SharedPollLoops(RedisClient& redis, std::string owner, milliseconds lease)
@@ -57,7 +53,8 @@ absl::StatusOr<bool> SharedPollLoops::Publish(const std::string& number_id,
                                               milliseconds keep) {
   nlohmann::json list = nlohmann::json::array();
   for (const UpstreamSms& s : sms) {
-    list.push_back({{"from", s.from}, {"text", s.text}, {"received_at", EpochMs(s.received_at)}});
+    list.push_back(
+        {{"from", s.from}, {"text", s.text}, {"received_at", EpochMillis(s.received_at)}});
   }
   auto reply = redis_.Eval(kPublish, {SmsKey(number_id)},
                            {std::to_string(sms.size()), list.dump(), std::to_string(keep.count())});

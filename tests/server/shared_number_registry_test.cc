@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "tests/support/redis_server.h"
+#include "tests/server/redis_test_client.h"
 
 namespace ismscode::gateway {
 namespace {
@@ -15,11 +15,7 @@ using namespace std::chrono_literals;
 
 class SharedNumberRegistryTest : public ::testing::Test {
  protected:
-  std::unique_ptr<RedisClient> Connect() {
-    auto url = ParseStateUrl(server_.url());
-    EXPECT_TRUE(url.ok());
-    return std::make_unique<RedisClient>(RedisClient::Options{.url = *url, .retry_after = 0ms});
-  }
+  std::unique_ptr<RedisClient> Connect() { return ConnectTo(server_); }
   static WatchedNumber Number(const std::string& id, const std::string& key) {
     return {.id = id,
             .key = key,

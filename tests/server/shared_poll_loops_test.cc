@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "tests/support/redis_server.h"
+#include "tests/server/redis_test_client.h"
 
 namespace ismscode::gateway {
 namespace {
@@ -20,10 +20,7 @@ class SharedPollLoopsTest : public ::testing::Test {
     std::unique_ptr<SharedPollLoops> loops;
   };
   Replica NewReplica(const std::string& owner, std::chrono::milliseconds lease = 30s) {
-    auto url = ParseStateUrl(server_.url());
-    EXPECT_TRUE(url.ok());
-    Replica r{.redis = std::make_unique<RedisClient>(
-                  RedisClient::Options{.url = *url, .retry_after = 0ms})};
+    Replica r{.redis = ConnectTo(server_)};
     r.loops = std::make_unique<SharedPollLoops>(*r.redis, owner, lease);
     return r;
   }

@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "tests/support/redis_server.h"
+#include "tests/server/redis_test_client.h"
 
 namespace ismscode::gateway {
 namespace {
@@ -22,10 +22,7 @@ class SharedRateBudgetTest : public ::testing::Test {
     std::unique_ptr<SharedRateBudget> budget;
   };
   Replica NewReplica(BudgetRules::Options rules = {.limit = 10, .window = 60s}) {
-    auto url = ParseStateUrl(server_.url());
-    EXPECT_TRUE(url.ok());
-    Replica r{.redis = std::make_unique<RedisClient>(
-                  RedisClient::Options{.url = *url, .retry_after = 0ms})};
+    Replica r{.redis = ConnectTo(server_)};
     r.budget = std::make_unique<SharedRateBudget>(*r.redis, BudgetRules(rules), 120s);
     return r;
   }

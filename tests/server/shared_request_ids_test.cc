@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/redis_server.h"
+#include "tests/server/redis_test_client.h"
 
 namespace ismscode::gateway {
 namespace {
@@ -23,10 +23,7 @@ class SharedRequestIdsTest : public ::testing::Test {
     std::unique_ptr<SharedRequestIds> ids;
   };
   Replica NewReplica(const std::string& owner, std::chrono::milliseconds lease = 30s) {
-    auto url = ParseStateUrl(server_.url());
-    EXPECT_TRUE(url.ok());
-    Replica r{.redis = std::make_unique<RedisClient>(
-                  RedisClient::Options{.url = *url, .retry_after = 0ms})};
+    Replica r{.redis = ConnectTo(server_)};
     r.ids = std::make_unique<SharedRequestIds>(*r.redis, owner, lease, 1h);
     return r;
   }
