@@ -49,13 +49,13 @@ void AcquireReactor::OnOutcome(AcquireOutcome out, bool valid) {
                                    out.number ? "ok" : ReasonName(out.error->reason));
   if (!out.number) return service_.FinishUnary(this, out.error->ToStatus());
   const UpstreamNumber& number = *out.number;
-  service_.numbers_.Remember(WatchedNumber{.id = number.id,
-                                           .key = caller_.key,
-                                           .service = number.service,
-                                           .key_owner = caller_.key_owner,
-                                           .expires_at = number.expires_at,
-                                           .acquired_at = std::chrono::steady_clock::now()},
-                             /*fresh=*/!out.replayed);
+  service_.Remember(WatchedNumber{.id = number.id,
+                                  .key = caller_.key,
+                                  .service = number.service,
+                                  .key_owner = caller_.key_owner,
+                                  .expires_at = number.expires_at,
+                                  .acquired_at = std::chrono::steady_clock::now()},
+                    /*fresh=*/!out.replayed);
   auto* n = response_->mutable_number();
   n->set_id(number.id);
   n->set_phone(number.phone);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "server/metrics.h"
@@ -27,7 +28,72 @@ bool Retryable(Reason reason) {
          reason == Reason::kUpstreamUnavailable;
 }
 
+// How often a duplicate looks again for the outcome another replica is buying.
+constexpr auto kClaimRecheck = std::chrono::milliseconds(200);
+
+GatewayError UnknownOutcomeError() {
+  return GatewayError{.reason = Reason::kUpstreamTimeout,
+                      .message =
+                          "a gateway replica stopped in the middle of the purchase for "
+                          "this request id: whether it bought a number is not known, and "
+                          "none will be bought for it"};
+}
+
+long long EpochMs(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 }  // namespace
+
+std::string EncodeOutcome(const AcquireOutcome& outcome) {
+  nlohmann::json j = nlohmann::json::object();
+  if (outcome.number) {
+    const UpstreamNumber& n = *outcome.number;
+    j["number"] = {{"id", n.id},
+                   {"phone", n.phone},
+                   {"country", n.country},
+                   {"service", n.service},
+                   {"expires_at_ms", EpochMs(n.expires_at)}};
+  }
+  if (outcome.error) {
+    const GatewayError& e = *outcome.error;
+    j["error"] = {{"reason", ReasonName(e.reason)},
+                  {"message", e.message},
+                  {"metadata", e.metadata},
+                  {"caller_key", e.key_owner == KeyOwner::kCaller}};
+  }
+  return j.dump();
+}
+
+std::optional<AcquireOutcome> DecodeOutcome(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    AcquireOutcome out;
+    if (auto n = j.find("number"); n != j.end()) {
+      out.number = UpstreamNumber{
+          .id = n->at("id").get<std::string>(),
+          .phone = n->at("phone").get<std::string>(),
+          .country = n->at("country").get<std::string>(),
+          .service = n->at("service").get<std::string>(),
+          .expires_at =
+              SystemTime(std::chrono::milliseconds(n->at("expires_at_ms").get<long long>()))};
+    }
+    if (auto e = j.find("error"); e != j.end()) {
+      const std::optional<Reason> reason = ReasonNamed(e->at("reason").get<std::string>());
+      if (!reason) return std::nullopt;
+      out.error = GatewayError{
+          .reason = *reason,
+          .message = e->at("message").get<std::string>(),
+          .metadata = e->at("metadata").get<std::map<std::string, std::string>>(),
+          .key_owner = e->at("caller_key").get<bool>() ? KeyOwner::kCaller : KeyOwner::kGateway};
+    }
+    if (out.number.has_value() == out.error.has_value()) return std::nullopt;
+    return out;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
 
 // One acquisition in progress: where it is in its countries and retries, and who waits.
 struct Acquirer::Job {
@@ -41,7 +107,9 @@ struct Acquirer::Job {
   int attempts = 0;
   Clock::time_point give_up;
   std::optional<GatewayError> last_error;  // of the last attempt, for a late end
+  std::string attempt;                     // --state: this job's own name for its claim
   // Guarded by mutex_:
+  bool claimed = false;  // --state: it holds its request id's claim in the fleet
   enum class State { kReady, kQueued, kSending, kPaused, kDone } state = State::kReady;
   BudgetGate::Ticket gate_ticket = 0;  // while queued; 0 while Submit is under way
   uint64_t submissions = 0;            // which Submit the ticket belongs to
@@ -165,12 +233,106 @@ Acquirer::Ticket Acquirer::Acquire(const std::string& key, KeyOwner key_owner,
     done(std::move(*known));
     return ticket;
   }
+  if (options_.shared_ids && !job->slot.empty()) {
+    {
+      MutexLock lock(mutex_);
+      job->attempt = std::to_string(jitter_()) + "-" + std::to_string(ticket);
+    }
+    // Redis is asked on a worker: this runs on a gRPC thread.
+    if (!runtime_.run([this, job] { Claim(job); })) Finish(job, {.error = ShuttingDownError()});
+    return ticket;
+  }
   Step(job);
   return ticket;
 }
 
+void Acquirer::Claim(const std::shared_ptr<Job>& job) {
+  bool abandoned;
+  {
+    MutexLock lock(mutex_);
+    if (job->state == Job::State::kDone) return;  // cancelled while it waited
+    abandoned = Abandoned(*job);
+  }
+  if (abandoned) return Finish(job, {.error = ShuttingDownError()});
+  auto claim = options_.shared_ids->TryClaim(job->key, job->request.request_id, job->attempt);
+  if (!claim.ok()) return Finish(job, {.error = StateUnavailableError()});
+  switch (claim->state) {
+    case SharedRequestIds::State::kClaimed: {
+      MutexLock lock(mutex_);
+      job->claimed = true;
+    }
+      RenewLater(job);
+      return Step(job);
+    case SharedRequestIds::State::kDone: {
+      std::optional<AcquireOutcome> outcome = DecodeOutcome(claim->outcome);
+      if (!outcome) {
+        return Finish(job, {.error = GatewayError{
+                                .reason = Reason::kUpstreamTimeout,
+                                .message = "the outcome another replica recorded for this "
+                                           "request id cannot be read; none will be bought"}});
+      }
+      return Finish(job, Replay(*std::move(outcome)));
+    }
+    case SharedRequestIds::State::kUnknown:
+      return Finish(job, {.error = UnknownOutcomeError()});
+    case SharedRequestIds::State::kRunning:
+      break;
+  }
+  // Another replica buys for this id now: look again shortly, until it is done or this
+  // call's callers are gone.
+  {
+    MutexLock lock(mutex_);
+    if (job->state == Job::State::kDone) return;
+    job->state = Job::State::kPaused;
+  }
+  runtime_.at(runtime_.now() + kClaimRecheck, [this, job] {
+    {
+      MutexLock lock(mutex_);
+      if (job->state != Job::State::kPaused) return;  // Stop() or Cancel() ended it
+      job->state = Job::State::kReady;
+    }
+    if (!runtime_.run([this, job] { Claim(job); })) Finish(job, {.error = ShuttingDownError()});
+  });
+}
+
+void Acquirer::RenewLater(const std::shared_ptr<Job>& job) {
+  runtime_.at(runtime_.now() + options_.shared_lease / 4, [this, job] {
+    runtime_.run([this, job] {
+      {
+        MutexLock lock(mutex_);
+        if (job->state == Job::State::kDone) return;
+      }
+      // A renewal that fails is tried again at the next quarter; the lease has three.
+      (void)options_.shared_ids->Renew(job->key, job->request.request_id, job->attempt);
+      RenewLater(job);
+    });
+  });
+}
+
+void Acquirer::Settle(const std::shared_ptr<Job>& job, const AcquireOutcome& outcome,
+                      int tries_left) {
+  SharedRequestIds& ids = *options_.shared_ids;
+  // A number, or an unknown outcome, stays with the id for the fleet; anything else
+  // bought nothing, and the id is free for the next try.
+  const bool keep =
+      outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout);
+  const absl::Status settled =
+      keep ? ids.Record(job->key, job->request.request_id, job->attempt, EncodeOutcome(outcome))
+                 .status()
+           : ids.Release(job->key, job->request.request_id, job->attempt);
+  if (settled.ok() || tries_left <= 0) return;
+  // Redis is away: try again, or a number bought would be reported unknown once the
+  // lease ran out (Record is taken after it), and an id that bought nothing would stay
+  // unknown for good.
+  runtime_.at(runtime_.now() + std::chrono::seconds(1), [this, job, outcome, tries_left] {
+    runtime_.run([this, job, outcome, tries_left] { Settle(job, outcome, tries_left - 1); });
+  });
+}
+
 bool Acquirer::Cancel(Ticket ticket) {
   BudgetGate::Ticket withdraw = 0;
+  bool settle = false;
+  std::shared_ptr<Job> settled;
   {
     MutexLock lock(mutex_);
     auto it = callers_.find(ticket);
@@ -185,16 +347,25 @@ bool Acquirer::Cancel(Ticket ticket) {
     // section, so a duplicate arriving now starts afresh instead of joining a job that
     // is about to fail. A grant that comes later finds it done and sends nothing.
     if (job->state == Job::State::kQueued) withdraw = job->gate_ticket;
-    Retire(job, {.error = GatewayError{.reason = Reason::kShuttingDown,
-                                       .message = "every caller went away"}});
+    Retire(job,
+           {.error =
+                GatewayError{.reason = Reason::kShuttingDown, .message = "every caller went away"}},
+           &settle);
+    if (settle) settled = job;
   }
   if (withdraw) gate_.Withdraw(withdraw);
+  if (settled) {
+    // Nothing was bought: the id is free for the fleet at once (on a worker: this may be
+    // a gRPC thread).
+    runtime_.run([this, settled] { Settle(settled, {.error = ShuttingDownError()}); });
+  }
   return true;
 }
 
 void Acquirer::Stop() {
   std::vector<std::pair<Ticket, Done>> callers;
   std::vector<BudgetGate::Ticket> withdraw;
+  std::vector<std::shared_ptr<Job>> settle;
   const AcquireOutcome stopped{.error = ShuttingDownError()};
   {
     MutexLock lock(mutex_);
@@ -204,10 +375,15 @@ void Acquirer::Stop() {
       if (job->state == Job::State::kQueued && job->gate_ticket) {
         withdraw.push_back(job->gate_ticket);
       }
-      for (auto& c : Retire(job, stopped)) callers.push_back(std::move(c));
+      bool claimed = false;
+      for (auto& c : Retire(job, stopped, &claimed)) callers.push_back(std::move(c));
+      if (claimed) settle.push_back(job);
     }
   }
   for (auto t : withdraw) gate_.Withdraw(t);
+  // Nothing was bought for these: their ids are free for the rest of the fleet now (once,
+  // inline: the workers are stopping).
+  for (const auto& job : settle) Settle(job, stopped, /*tries_left=*/0);
   for (auto& [ticket, done] : callers) done(stopped);
 }
 
@@ -232,10 +408,11 @@ bool Acquirer::Abandoned(const Job& job) const {
 }
 
 std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
-    const std::shared_ptr<Job>& job, const AcquireOutcome& outcome) {
+    const std::shared_ptr<Job>& job, const AcquireOutcome& outcome, bool* settle) {
   std::vector<std::pair<Ticket, Done>> callers;
   if (job->state == Job::State::kDone) return callers;
   job->state = Job::State::kDone;
+  if (settle) *settle = std::exchange(job->claimed, false);
   jobs_.erase(job);
   callers.swap(job->callers);
   for (const auto& c : callers) callers_.erase(c.first);
@@ -254,10 +431,12 @@ std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
 
 void Acquirer::Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome) {
   std::vector<std::pair<Ticket, Done>> callers;
+  bool settle = false;
   {
     MutexLock lock(mutex_);
-    callers = Retire(job, outcome);
+    callers = Retire(job, outcome, &settle);
   }
+  if (settle) Settle(job, outcome);
   for (auto& [ticket, done] : callers) {
     done(ticket == job->first ? outcome : Replay(outcome));
   }
@@ -302,6 +481,7 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
 }
 
 BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
+  bool claimed;
   {
     MutexLock lock(mutex_);
     if (job->state == Job::State::kDone) return {.sent = false};
@@ -313,6 +493,16 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
     }
     job->state = Job::State::kSending;
     job->gate_ticket = 0;
+    claimed = job->claimed;
+  }
+  if (claimed) {
+    // The claim must still be this job's when the purchase goes: a lease that ran out
+    // (Redis was away for longer) is "unknown" to the rest of the fleet, and so it stays.
+    auto held = options_.shared_ids->Renew(job->key, job->request.request_id, job->attempt);
+    if (!held.ok() || !*held) {
+      return {.sent = false,
+              .then = [this, job] { Finish(job, {.error = StateUnavailableError()}); }};
+    }
   }
   const std::string& country = job->countries[job->next_country];
   ++job->attempts;

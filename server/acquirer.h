@@ -18,6 +18,7 @@
 #include "server/errors.h"
 #include "server/rate_budget.h"
 #include "server/runtime.h"
+#include "server/shared_request_ids.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
@@ -41,12 +42,22 @@ struct AcquireOutcome {
   bool replayed = false;  // served from an earlier call with the same request_id
 };
 
+// An outcome as the fleet's shared state keeps it (JSON), and back: a number, or an
+// error's reason, message and metadata. nullopt: not an outcome this code wrote.
+std::string EncodeOutcome(const AcquireOutcome& outcome);
+std::optional<AcquireOutcome> DecodeOutcome(const std::string& text);
+
 // AcquireNumber's logic, independent of gRPC: validates locally, deduplicates by
 // request id (concurrent duplicates wait for the first; a number is never bought twice
 // for one id), waits for purchase slots of the key's budget (BudgetGate), and tries the
 // country then the fallbacks, retrying stock-outs, 429s and transient failures with
 // exponential backoff and full jitter until max_wait or the deadline. 400, 401, 402 and
 // an unanswered purchase (UPSTREAM_TIMEOUT) are never retried.
+//
+// With a fleet (Options::shared_ids), an id is also claimed in Redis before anything is
+// bought: a duplicate on another replica waits for the buyer's outcome and replays it;
+// an id whose buyer vanished mid-purchase stays UPSTREAM_TIMEOUT; and while Redis cannot
+// be reached, nothing with an id is bought (STATE_UNAVAILABLE).
 //
 // A caller that goes away (Cancel) stops the retries: once no caller waits on an
 // acquisition, nothing more is sent upstream; a purchase already on the wire is kept
@@ -63,6 +74,11 @@ class Acquirer {
     // How long a request id remembers its number (then it may buy a new one).
     std::chrono::milliseconds request_id_ttl{std::chrono::hours(1)};
     uint64_t seed = std::random_device{}();
+    // --state: request ids are claimed across the fleet, so that one id buys once
+    // whichever replicas it reaches. Null: this gateway's own map only.
+    SharedRequestIds* shared_ids = nullptr;
+    // How long a claim lasts unless renewed (renewed every quarter of it while it buys).
+    std::chrono::milliseconds shared_lease{20000};
   };
   using Clock = Runtime::Clock;
   using Done = std::function<void(AcquireOutcome)>;
@@ -97,14 +113,22 @@ class Acquirer {
   };
 
   void Step(const std::shared_ptr<Job>& job);
+  // --state: claims the job's request id for the fleet, then steps, replays or waits.
+  void Claim(const std::shared_ptr<Job>& job);
+  void RenewLater(const std::shared_ptr<Job>& job);
+  // --state: what the fleet keeps of a retired job's claim (its outcome, or nothing).
+  void Settle(const std::shared_ptr<Job>& job, const AcquireOutcome& outcome, int tries_left = 30);
   BudgetGate::Answer Attempt(const std::shared_ptr<Job>& job);
   void Wait(const std::shared_ptr<Job>& job, Clock::duration how_long);
   // Ends the job: every caller still waiting gets `outcome` (duplicates as a replay).
   void Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome);
   // Marks the job done and records its outcome for its request id; returns the callers
-  // to tell. REQUIRES: mutex_ held. Idempotent (a done job returns nobody).
+  // to tell. REQUIRES: mutex_ held. Idempotent (a done job returns nobody). A job that
+  // holds a claim in the fleet must be Settle()d after the lock is released.
+  // `settle`: set when the job held a claim in the fleet, which must now be settled.
   std::vector<std::pair<Ticket, Done>> Retire(const std::shared_ptr<Job>& job,
-                                              const AcquireOutcome& outcome) REQUIRES(mutex_);
+                                              const AcquireOutcome& outcome, bool* settle = nullptr)
+      REQUIRES(mutex_);
   // True when the job must not send anything more (stopping, or nobody waits).
   bool Abandoned(const Job& job) const REQUIRES(mutex_);
   // The first caller's deadline has passed: its call is over, whatever comes next.

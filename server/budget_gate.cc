@@ -35,7 +35,7 @@ bool BudgetGate::Queue::empty() const {
                      [](const auto& q) { return q.empty(); });
 }
 
-BudgetGate::BudgetGate(RateBudget& budget, Runtime runtime, GatewayMetrics* metrics)
+BudgetGate::BudgetGate(KeyBudget& budget, Runtime runtime, GatewayMetrics* metrics)
     : budget_(budget), runtime_(std::move(runtime)), metrics_(metrics) {}
 
 BudgetGate::Ticket BudgetGate::Submit(const std::string& key, Purpose purpose,
@@ -64,7 +64,7 @@ BudgetGate::Ticket BudgetGate::Submit(const std::string& key, Purpose purpose,
 void BudgetGate::Dispatch(const std::string& key) {
   struct Granted {
     Purpose purpose;
-    RateBudget::SlotId slot;
+    KeyBudget::SlotId slot;
     Work work;
     Refused refused;
   };
@@ -98,7 +98,16 @@ void BudgetGate::Dispatch(const std::string& key) {
       }
       Clock::duration wait{};
       while (!waiters.empty()) {
-        const RateBudget::Decision d = budget_.TryTake(key, purpose, now);
+        const KeyBudget::Decision d = budget_.TryTake(key, purpose, now);
+        if (d.unavailable && purpose == Purpose::kAcquire) {
+          // No purchase without the fleet's guarantees: refused now, not after a wait.
+          for (Waiter& w : waiters) {
+            waiting_.erase(w.ticket);
+            refusals.emplace_back(std::move(w.refused), StateUnavailableError());
+          }
+          waiters.clear();
+          break;
+        }
         if (d.slot && !higher_wait) {
           auto w = Highest(waiters, now);
           waiting_.erase(w->ticket);
@@ -157,7 +166,7 @@ void BudgetGate::Dispatch(const std::string& key) {
   for (auto& g : granted) Run(key, g.purpose, g.slot, std::move(g.work), std::move(g.refused));
 }
 
-void BudgetGate::Run(const std::string& key, Purpose purpose, RateBudget::SlotId slot, Work work,
+void BudgetGate::Run(const std::string& key, Purpose purpose, KeyBudget::SlotId slot, Work work,
                      Refused refused) {
   const bool posted = runtime_.run([this, key, purpose, slot, work = std::move(work)] {
     Answer answer = work();
@@ -165,7 +174,7 @@ void BudgetGate::Run(const std::string& key, Purpose purpose, RateBudget::SlotId
     budget_.Release(key, slot, now, answer.sent);
     if (answer.rate_limited) {
       if (metrics_) metrics_->Throttled("upstream_429", PurposeName(purpose));
-      budget_.PauseUntil(key, now + answer.retry_after.value_or(budget_.window()));
+      budget_.PauseUntil(key, now + answer.retry_after.value_or(budget_.window()), now);
     }
     if (answer.then) answer.then();
     // Someone may be waiting on this key: a 429's pause or an answer changes its wait.

@@ -22,9 +22,11 @@ class GatewayMetrics;
 // pauses the key, for every purpose. A request waits in its key's queue (purchases,
 // then polls, then list calls; within a purpose, the highest priority first, and first
 // come, first served among equals) on a timer,
-// never on a thread; runs on a worker once RateBudget grants a slot; and gives the
+// never on a thread; runs on a worker once the KeyBudget grants a slot; and gives the
 // slot back when it is answered. A 429 pauses the key for its Retry-After, or for a
-// whole window when the upstream gave none. Thread-safe.
+// whole window when the upstream gave none. While the budget's state is unavailable
+// (--state, Redis down), purchases are refused at once with STATE_UNAVAILABLE (none
+// goes without the fleet's guarantees) and polls and list calls wait. Thread-safe.
 class BudgetGate {
  public:
   using Clock = Runtime::Clock;
@@ -38,14 +40,15 @@ class BudgetGate {
     std::function<void()> then;                  // runs after the slot is back (and any pause set)
   };
   using Work = std::function<Answer()>;  // runs on a worker with the slot held
-  // RATE_LIMIT_EXCEEDED (with RetryInfo) when no slot can come before `give_up`, or
-  // SHUTTING_DOWN once the gate stopped. Never runs under the gate's lock.
+  // RATE_LIMIT_EXCEEDED (with RetryInfo) when no slot can come before `give_up`,
+  // STATE_UNAVAILABLE for a purchase while the budget is, or SHUTTING_DOWN once the gate
+  // stopped. Never runs under the gate's lock.
   using Refused = std::function<void(const GatewayError& why)>;
   // What a waiting request is worth when a slot frees at `now` (higher goes first). Runs
   // under the gate's lock: it must not block, lock or call into the gate.
   using Priority = std::function<double(Clock::time_point now)>;
 
-  BudgetGate(RateBudget& budget, Runtime runtime, GatewayMetrics* metrics = nullptr);
+  BudgetGate(KeyBudget& budget, Runtime runtime, GatewayMetrics* metrics = nullptr);
 
   // Exactly one of `work` and `refused` runs (either may run inline), unless Withdraw()
   // takes the request back first. A request that must wait counts once in
@@ -59,7 +62,7 @@ class BudgetGate {
   // Requests waiting for a slot, over all keys.
   size_t waiting() const;
 
-  RateBudget& budget() { return budget_; }
+  KeyBudget& budget() { return budget_; }
 
  private:
   struct Waiter {
@@ -80,10 +83,10 @@ class BudgetGate {
   // Grants what the key's budget allows, in priority order; refuses what cannot make
   // its give_up; arms one timer for the rest.
   void Dispatch(const std::string& key);
-  void Run(const std::string& key, Purpose purpose, RateBudget::SlotId slot, Work work,
+  void Run(const std::string& key, Purpose purpose, KeyBudget::SlotId slot, Work work,
            Refused refused);
 
-  RateBudget& budget_;
+  KeyBudget& budget_;
   const Runtime runtime_;
   GatewayMetrics* const metrics_;
   mutable Mutex mutex_;

@@ -16,7 +16,7 @@ struct Row {
 };
 
 // DESIGN.md's error table. kUnauthorized's code depends on whose key it was (CodeFor).
-constexpr std::array<Row, 16> kTable = {{
+constexpr std::array<Row, 17> kTable = {{
     {Reason::kInvalidArgument, "INVALID_ARGUMENT", grpc::StatusCode::INVALID_ARGUMENT},
     {Reason::kInvalidCountry, "INVALID_COUNTRY", grpc::StatusCode::INVALID_ARGUMENT},
     {Reason::kInvalidService, "INVALID_SERVICE", grpc::StatusCode::INVALID_ARGUMENT},
@@ -33,6 +33,7 @@ constexpr std::array<Row, 16> kTable = {{
     {Reason::kShuttingDown, "SHUTTING_DOWN", grpc::StatusCode::UNAVAILABLE},
     {Reason::kUnauthenticated, "UNAUTHENTICATED", grpc::StatusCode::UNAUTHENTICATED},
     {Reason::kCallerKeyNotAllowed, "CALLER_KEY_NOT_ALLOWED", grpc::StatusCode::PERMISSION_DENIED},
+    {Reason::kStateUnavailable, "STATE_UNAVAILABLE", grpc::StatusCode::UNAVAILABLE},
 }};
 
 const Row& RowFor(Reason reason) {
@@ -46,6 +47,12 @@ const Row& RowFor(Reason reason) {
 
 GatewayError ShuttingDownError() {
   return GatewayError{.reason = Reason::kShuttingDown, .message = "the gateway is shutting down"};
+}
+
+GatewayError StateUnavailableError() {
+  return GatewayError{.reason = Reason::kStateUnavailable,
+                      .message = "the gateways' shared state store (--state) is unreachable",
+                      .retry_after = std::chrono::milliseconds(1000)};
 }
 
 GatewayError BudgetSpentError(std::optional<std::chrono::milliseconds> retry_after) {
@@ -70,6 +77,13 @@ constexpr size_t kMaxMetadataBytes = 128;
 }  // namespace
 
 std::string_view ReasonName(Reason reason) { return RowFor(reason).name; }
+
+std::optional<Reason> ReasonNamed(std::string_view name) {
+  for (const Row& r : kTable) {
+    if (r.name == name) return r.reason;
+  }
+  return std::nullopt;
+}
 
 grpc::StatusCode CodeFor(Reason reason, KeyOwner key_owner) {
   if (reason == Reason::kUnauthorized && key_owner == KeyOwner::kGateway) {

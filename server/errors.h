@@ -31,6 +31,7 @@ enum class Reason {
   kShuttingDown,         // the gateway is draining; UNAVAILABLE
   kUnauthenticated,      // a caller token is required and was missing or wrong; UNAUTHENTICATED
   kCallerKeyNotAllowed,  // a per-call upstream key was sent but is not allowed; PERMISSION_DENIED
+  kStateUnavailable,     // --state: the fleet's shared state (Redis) is unreachable; UNAVAILABLE
 };
 
 // Whose upstream key an error concerns: a 401 on the caller's own key is the caller's
@@ -53,6 +54,9 @@ struct GatewayError {
 
 // The gateway is draining: UNAVAILABLE / SHUTTING_DOWN.
 GatewayError ShuttingDownError();
+// The fleet's shared state (--state) cannot be reached, so nothing that needs its
+// guarantees (a purchase) may go: UNAVAILABLE / STATE_UNAVAILABLE.
+GatewayError StateUnavailableError();
 // No upstream request slot for the key before the caller gives up: RESOURCE_EXHAUSTED /
 // RATE_LIMIT_EXCEEDED, with RetryInfo when `retry_after` is known.
 GatewayError BudgetSpentError(std::optional<std::chrono::milliseconds> retry_after = std::nullopt);
@@ -63,6 +67,8 @@ std::string Utf8Prefix(std::string_view text, size_t max_bytes);
 
 // "INVALID_COUNTRY", ...: the ErrorInfo reason.
 std::string_view ReasonName(Reason reason);
+// The reason named `name` (ReasonName's inverse), if any.
+std::optional<Reason> ReasonNamed(std::string_view name);
 grpc::StatusCode CodeFor(Reason reason, KeyOwner key_owner);
 
 // Classifies an upstream HTTP answer that was not a success. `error_code` is the body's

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <sstream>
 
+#include "server/state_url.h"
+
 namespace ismscode::gateway {
 
 namespace {
@@ -16,6 +18,7 @@ struct RawFlags {
   int64_t list_cache_seconds = 600;
   std::string api_key_file, tls_cert, tls_key, token_file;
   std::string metrics_listen = "127.0.0.1:9464";
+  std::string state, state_password_file;
 };
 
 std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
@@ -58,6 +61,13 @@ std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
       ->check(CLI::Range(int64_t{0}, int64_t{86'400}));
   app->add_option("--workers", c.options.workers, "upstream connections and worker threads")
       ->check(CLI::Range(size_t{1}, size_t{256}));
+  app->add_option("--state", raw.state,
+                  "share the rate budget, request ids, numbers and poll loops with every "
+                  "gateway on this Redis: redis://HOST[:PORT][/DB] or unix:///PATH[?db=N]; its "
+                  "password comes from ISMSCODE_STATE_PASSWORD or --state-password-file, never "
+                  "the URL (default: this gateway's own state)");
+  app->add_option("--state-password-file", raw.state_password_file,
+                  "read the --state Redis password from FILE");
   app->add_option("--mock-scenario", c.mock_scenario, "scenario of the bundled mock");
   app->add_option("--metrics-listen", raw.metrics_listen,
                   "Prometheus GET /metrics address HOST:PORT, or \"off\"");
@@ -134,6 +144,20 @@ absl::StatusOr<GatewayConfig> ParseGatewayFlags(int argc, const char* const* arg
     if (c.options.caller_tokens.empty()) {
       return absl::InvalidArgumentError("--token-file: " + raw.token_file + " holds no token");
     }
+  }
+  if (!raw.state.empty()) {
+    auto url = ParseStateUrl(raw.state);
+    if (!url.ok()) return url.status();  // names --state, never repeats a password
+    c.options.state = *url;
+    if (!raw.state_password_file.empty()) {
+      auto password = ReadSecretForFlag("--state-password-file", raw.state_password_file);
+      if (!password.ok()) return password.status();
+      c.options.state_password = *std::move(password);
+    } else if (auto password = env("ISMSCODE_STATE_PASSWORD")) {
+      c.options.state_password = *password;
+    }
+  } else if (!raw.state_password_file.empty()) {
+    return absl::InvalidArgumentError("--state-password-file needs --state");
   }
   if (!c.upstream.empty()) {
     c.options.upstream.base_url = c.upstream;

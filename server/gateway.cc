@@ -5,9 +5,13 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <mutex>
+#include <random>
 
+#include "common/log.h"
 #include "server/acquirer.h"
 #include "server/budget_gate.h"
 #include "server/call_observer.h"
@@ -15,6 +19,7 @@
 #include "server/poll_hub.h"
 #include "server/rate_budget.h"
 #include "server/scheduler.h"
+#include "server/state_store.h"
 #include "server/upstream_pool.h"
 #include "server/verification_service.h"
 
@@ -28,6 +33,7 @@ struct Gateway::Impl {
   Scheduler scheduler;
   Runtime runtime;
   RateBudget budget;
+  std::unique_ptr<StateStore> state;  // --state only
   std::unique_ptr<BudgetGate> gate;
   std::unique_ptr<UpstreamPool> upstream;
   std::unique_ptr<Acquirer> acquirer;
@@ -37,6 +43,23 @@ struct Gateway::Impl {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::once_flag shutdown_once;
+  Mutex health_mutex;
+  bool shutting_down GUARDED_BY(health_mutex) = false;
+
+  // --state: health follows the state store, checked every second on a worker.
+  void CheckStateLater() {
+    runtime.at(runtime.now() + std::chrono::seconds(1), [this] {
+      runtime.run([this] {
+        const bool up = state->Check().ok();
+        {
+          MutexLock lock(health_mutex);
+          if (shutting_down) return;
+          server->GetHealthCheckService()->SetServingStatus(up);
+        }
+        CheckStateLater();
+      });
+    });
+  }
 
   explicit Impl(const GatewayOptions& o)
       : options(o),
@@ -46,6 +69,21 @@ struct Gateway::Impl {
                 .window = std::chrono::duration_cast<RateBudget::Clock::duration>(o.rate_window)}) {
   }
 };
+
+namespace {
+// A fleet's replicas each need their own name, and a restarted one a new one (its old
+// leases are not its own any more).
+std::string NewReplicaName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+    std::snprintf(host, sizeof host, "gateway");
+  char suffix[17];
+  std::snprintf(
+      suffix, sizeof suffix, "%016llx",
+      static_cast<unsigned long long>(std::random_device{}()) << 32 ^ std::random_device{}());
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+}  // namespace
 
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -71,13 +109,44 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
   auto upstream = UpstreamPool::Create(options.upstream, options.workers, &i->metrics);
   if (!upstream.ok()) return upstream.status();
   i->upstream = *std::move(upstream);
-  i->gate = std::make_unique<BudgetGate>(i->budget, i->runtime, &i->metrics);
-  i->acquirer = std::make_unique<Acquirer>(*i->upstream, *i->gate, Acquirer::Options{}, i->runtime);
-  i->hub = std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime,
-                                     PollHub::Options{.interval = options.poll_interval,
-                                                      .policy = options.poll_policy,
-                                                      .max_gap = options.poll_max_gap,
-                                                      .worth_seconds = options.poll_worth_seconds},
+  if (options.state) {
+    i->state = std::make_unique<StateStore>(
+        StateStore::Options{
+            .url = *options.state,
+            .password = options.state_password,
+            .replica = options.replica.empty() ? NewReplicaName() : options.replica,
+            .budget = {.limit = options.rate_limit,
+                       .window = std::chrono::duration_cast<RateBudget::Clock::duration>(
+                           options.rate_window)},
+            .upstream_timeout = options.upstream.connect_timeout + options.upstream.read_timeout},
+        &i->metrics);
+    const absl::Status reached = i->state->Check();
+    LogLine(reached.ok() ? "info" : "warning", "sharing state with the fleet",
+            {{"state", i->state->Describe()},
+             {"replica", i->state->replica()},
+             {"reachable", reached.ok()},
+             {"error", std::string(reached.message())}});
+  }
+  KeyBudget& budget = i->state ? i->state->budget() : static_cast<KeyBudget&>(i->budget);
+  i->gate = std::make_unique<BudgetGate>(budget, i->runtime, &i->metrics);
+  Acquirer::Options acquiring;
+  if (i->state) {
+    acquiring.shared_ids = &i->state->request_ids();
+    acquiring.shared_lease = i->state->purchase_lease();
+  }
+  i->acquirer = std::make_unique<Acquirer>(*i->upstream, *i->gate, acquiring, i->runtime);
+  PollHub::Options polling{.interval = options.poll_interval,
+                           .policy = options.poll_policy,
+                           .max_gap = options.poll_max_gap,
+                           .worth_seconds = options.poll_worth_seconds};
+  if (i->state) {
+    polling.waiting_reason = [state = i->state.get()] {
+      return state->up() ? std::string()
+                         : std::string(ReasonName(Reason::kStateUnavailable)) + ": " +
+                               StateUnavailableError().message;
+    };
+  }
+  i->hub = std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime, std::move(polling),
                                      &i->metrics);
   i->lists = std::make_unique<ListCache>(
       *i->upstream, *i->gate, i->runtime,
@@ -90,7 +159,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
       VerificationService::Options{.upstream_key = options.upstream_key,
                                    .default_timeout = options.default_await_timeout,
                                    .caller_tokens = options.caller_tokens,
-                                   .allow_caller_keys = options.allow_caller_keys});
+                                   .allow_caller_keys = options.allow_caller_keys,
+                                   .shared_numbers = i->state ? &i->state->numbers() : nullptr});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -110,7 +180,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
   if (!i->server || i->port == 0) {
     return absl::UnavailableError("cannot listen on " + options.listen);
   }
-  i->server->GetHealthCheckService()->SetServingStatus(true);
+  i->server->GetHealthCheckService()->SetServingStatus(!i->state || i->state->up());
+  if (i->state) i->CheckStateLater();
   if (options.prefetch_lists && !options.upstream_key.empty()) {
     i->lists->Prefetch(options.upstream_key);
   }
@@ -126,7 +197,11 @@ const GatewayMetrics& Gateway::metrics() const { return impl_->metrics; }
 void Gateway::Shutdown(std::chrono::milliseconds grace) {
   Impl* i = impl_.get();
   std::call_once(i->shutdown_once, [i, grace] {
-    i->server->GetHealthCheckService()->SetServingStatus(false);
+    {
+      MutexLock lock(i->health_mutex);
+      i->shutting_down = true;
+      i->server->GetHealthCheckService()->SetServingStatus(false);
+    }
     i->service->Drain();
     // Nothing new goes upstream: purchases not yet sent end with SHUTTING_DOWN, and so
     // does everything waiting for budget.

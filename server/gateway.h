@@ -4,11 +4,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "server/metrics.h"
 #include "server/poll_hub.h"
+#include "server/state_url.h"
 #include "server/upstream_client.h"
 
 namespace ismscode::gateway {
@@ -40,6 +42,12 @@ struct GatewayOptions {
   std::vector<std::string> caller_tokens;
   bool allow_caller_keys = false;  // accept a per-call upstream key in x-ismscode-api-key
 
+  // --state: share the rate budget, request ids, numbers and poll loops with every
+  // gateway on this Redis (a fleet). Unset: this gateway keeps its own (the default).
+  std::optional<StateUrl> state;
+  std::string state_password;  // empty: no AUTH
+  std::string replica;         // this gateway's name in the fleet; empty: host, pid, random
+
   std::string metrics_listen;  // host:port for GET /metrics; empty: not served
   bool log_calls = false;      // one JSON line on stderr per finished call
 };
@@ -57,7 +65,9 @@ class Gateway {
   int port() const;
   int metrics_port() const;  // 0 when metrics are not served
   const GatewayMetrics& metrics() const;
-  // Health goes NOT_SERVING; open streams, and purchases not yet sent upstream, end
+  // Health is SERVING from the start, and, with --state, NOT_SERVING while the state
+  // store does not answer (checked every second).
+  // Shutdown: health goes NOT_SERVING; open streams, and purchases not yet sent upstream, end
   // with UNAVAILABLE / SHUTTING_DOWN; a purchase already on the wire is awaited for at
   // most `grace` (its caller gets the number if it comes in time), then interrupted;
   // then the server stops. Returns within about `grace`. Idempotent.

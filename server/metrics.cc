@@ -159,6 +159,19 @@ GatewayMetrics::GatewayMetrics()
                           .Help("The SMS delay (origin to visible upstream) the poll scheduler "
                                 "has learned, by service and quantile")
                           .Register(*registry_)),
+      state_requests_(BuildCounter()
+                          .Name("ismscode_state_store_requests_total")
+                          .Help("Calls to the fleet's shared state store (--state), by result "
+                                "(ok, unavailable, error)")
+                          .Register(*registry_)),
+      state_seconds_(BuildHistogram()
+                         .Name("ismscode_state_store_request_duration_seconds")
+                         .Help("How long a call to the fleet's shared state store took")
+                         .Register(*registry_)),
+      state_up_(BuildGauge()
+                    .Name("ismscode_state_store_up")
+                    .Help("1 while the fleet's shared state store answers health checks")
+                    .Register(*registry_)),
       awaits_in_flight_(BuildGauge()
                             .Name("ismscode_awaits_in_flight")
                             .Help("AwaitCode streams open now")
@@ -292,5 +305,21 @@ std::string GatewayMetrics::Serialize() const {
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   return out.str();
 }
+
+void GatewayMetrics::InitializeStateStore() {
+  for (std::string_view result : {"ok", "unavailable", "error"}) {
+    children_.Get(state_requests_, {{"result", result}});
+  }
+  children_.Get(state_seconds_, {}, UpstreamBuckets());
+  children_.Get(state_up_, {}).Set(0);
+}
+
+void GatewayMetrics::StateStoreRequest(std::string_view result,
+                                       std::chrono::steady_clock::duration took) {
+  children_.Get(state_requests_, {{"result", result}}).Increment();
+  children_.Get(state_seconds_, {}, UpstreamBuckets()).Observe(Seconds(took));
+}
+
+void GatewayMetrics::StateStoreUp(bool up) { children_.Get(state_up_, {}).Set(up ? 1 : 0); }
 
 }  // namespace ismscode::gateway

@@ -62,6 +62,10 @@ inline constexpr const char* kAll[] = {kCodeReceived, kTimeout,       kExpired,
 //   ismscode_polls_total{service, result} (result "new_sms", "nothing", "error")
 //   ismscode_sms_delay_estimate_seconds{service, quantile} (gauge; quantile "0.5", "0.95"
 //     of the delay the poll scheduler has learned for the service's SMS)
+// With --state (a fleet sharing its state through Redis) only:
+//   ismscode_state_store_requests_total{result} (result "ok", "unavailable", "error")
+//   ismscode_state_store_request_duration_seconds (histogram)
+//   ismscode_state_store_up (gauge; 1 while the last health check reached it)
 //
 // Thread-safe.
 class GatewayMetrics {
@@ -110,6 +114,13 @@ class GatewayMetrics {
   // The poll scheduler's current estimate of a service's SMS delay, from its origin.
   void SmsDelayEstimated(std::string_view service, double median_seconds, double p95_seconds);
 
+  // --state: creates the state store's series (at zero; down until the first check).
+  void InitializeStateStore();
+  // One call to the state store: ok, unavailable (unreachable, or no answer in time) or
+  // error (it answered with an error), and how long it took.
+  void StateStoreRequest(std::string_view result, std::chrono::steady_clock::duration took);
+  void StateStoreUp(bool up);
+
   // The text exposition format, as a scrape sees it (for tests and logs).
   std::string Serialize() const;
 
@@ -129,6 +140,9 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Histogram>& detection_delay_;
   prometheus::Family<prometheus::Counter>& polls_;
   prometheus::Family<prometheus::Gauge>& delay_estimate_;
+  prometheus::Family<prometheus::Counter>& state_requests_;
+  prometheus::Family<prometheus::Histogram>& state_seconds_;
+  prometheus::Family<prometheus::Gauge>& state_up_;
   prometheus::Gauge& awaits_in_flight_;
   prometheus::Gauge& numbers_watched_;
   MetricChildren children_;

@@ -162,7 +162,7 @@ size_t PollHub::loops() const {
 }
 
 bool PollHub::HasSlack(const std::string& key, Runtime::Clock::time_point now) {
-  RateBudget& budget = gate_.budget();
+  KeyBudget& budget = gate_.budget();
   auto loops = loops_per_key_.find(key);
   // An interval under the provider's advice asks for more when the budget allows it; it
   // is no reason to hold polls back when every number could have one per advice.
@@ -332,6 +332,9 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
   }
   report.sms = &sms;
   report.next_poll_at = WallClockIn(options_.interval);
+  if (options_.waiting_reason) {
+    if (std::string why = options_.waiting_reason(); !why.empty()) report.last_error = why;
+  }
   for (const auto& w : watchers) w->OnPoll(report);
   ArmTimer(number_id, loop, Entry::State::kQueued,
            [this, number_id, loop] { Heartbeat(number_id, loop); });

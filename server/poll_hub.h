@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,6 +80,10 @@ class PollHub {
     std::chrono::milliseconds max_gap{60000};
     double worth_seconds = 4;
     SmsDelayModel::Options delay_model;
+    // Why a queued poll waits, when it is more than the budget (--state: "the shared state
+    // store is unreachable"): its heartbeats carry it as their last error. Null or empty:
+    // nothing to add.
+    std::function<std::string()> waiting_reason;
   };
 
   PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,

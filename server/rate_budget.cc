@@ -129,7 +129,7 @@ void RateBudget::ForgetOldPurchases(Key& k, Clock::time_point now) const {
   }
 }
 
-double RateBudget::RecentPurchaseRate(const std::string& key, Clock::time_point now) const {
+double RateBudget::RecentPurchaseRate(const std::string& key, Clock::time_point now) {
   MutexLock lock(mutex_);
   auto it = keys_.find(key);
   if (it == keys_.end()) return 0;
@@ -138,7 +138,7 @@ double RateBudget::RecentPurchaseRate(const std::string& key, Clock::time_point 
          std::chrono::duration<double>(rules_.PurchaseHorizon()).count();
 }
 
-void RateBudget::PauseUntil(const std::string& key, Clock::time_point until) {
+void RateBudget::PauseUntil(const std::string& key, Clock::time_point until, Clock::time_point) {
   MutexLock lock(mutex_);
   Key& k = keys_[key];
   k.paused_until = std::max(k.paused_until, until);

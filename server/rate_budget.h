@@ -58,6 +58,46 @@ class BudgetRules {
   const double tokens_per_second_;
 };
 
+// What BudgetGate asks of a key's request budget, wherever its state lives: RateBudget
+// keeps it in this process; FleetBudget (fleet_budget.h) in Redis, for every gateway on
+// the same --state. Both follow one BudgetRules.
+class KeyBudget {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using SlotId = uint64_t;
+
+  // Either a slot (the request may go now) or how long until one could be free: a
+  // lower bound, exact when no granted request is still unanswered. `unavailable`: the
+  // budget's state cannot be read now (the state store is down), so nothing may go;
+  // `wait` is when to ask again.
+  struct Decision {
+    std::optional<SlotId> slot;
+    Clock::duration wait{};
+    bool unavailable = false;
+  };
+
+  virtual ~KeyBudget() = default;
+
+  // REQUIRES: `now` never goes backwards between calls for one key.
+  virtual Decision TryTake(const std::string& key, Purpose purpose, Clock::time_point now) = 0;
+  // The request behind `slot` got its answer (or failed) at `now`. `sent` false: it never
+  // left the gateway, and its slot is free at once.
+  virtual void Release(const std::string& key, SlotId slot, Clock::time_point now,
+                       bool sent = true) = 0;
+  // The upstream said 429: nothing for `key` until `until` (a later pause wins).
+  virtual void PauseUntil(const std::string& key, Clock::time_point until,
+                          Clock::time_point now) = 0;
+  // Purchases per second on `key` lately (over the rules' purchase horizon): the share
+  // of the budget that polls cannot count on.
+  virtual double RecentPurchaseRate(const std::string& key, Clock::time_point now) = 0;
+  virtual const BudgetRules& rules() const = 0;
+
+  Clock::duration window() const { return rules().window(); }
+  int limit() const { return rules().limit(); }
+  // Requests per second polls could use if nothing else needed the key.
+  double PollCapacity() const { return rules().PollCapacity(); }
+};
+
 // Spends one upstream key's request budget: no interval of `window` ever carries more
 // than `limit` requests for a key, whatever the upstream's window algorithm (fixed or
 // sliding) and however late a granted request reaches it. A request counts from the
@@ -70,38 +110,19 @@ class BudgetRules {
 // in its first seconds and then waiting for all of it to pass. Purchases are not paced
 // (they take a token when there is one). A 429 pauses the key. Time is passed in, so
 // the budget is tested without waiting. Thread-safe.
-class RateBudget {
+class RateBudget final : public KeyBudget {
  public:
-  using Clock = std::chrono::steady_clock;
-  using SlotId = uint64_t;
-
   using Options = BudgetRules::Options;
-
-  // Either a slot (the request may go now) or how long until one could be free: a
-  // lower bound, exact when no granted request is still unanswered.
-  struct Decision {
-    std::optional<SlotId> slot;
-    Clock::duration wait{};
-  };
 
   explicit RateBudget(Options options);
 
-  // REQUIRES: `now` never goes backwards between calls for one key.
-  Decision TryTake(const std::string& key, Purpose purpose, Clock::time_point now);
-  // The request behind `slot` got its answer (or failed) at `now`. `sent` false: it never
-  // left the gateway, and its slot is free at once.
-  void Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent = true);
-  // The upstream said 429: nothing for `key` until `until` (a later pause wins).
-  void PauseUntil(const std::string& key, Clock::time_point until);
-
-  Clock::duration window() const { return rules_.window(); }
-  int limit() const { return rules_.limit(); }
-  const BudgetRules& rules() const { return rules_; }
-  // Purchases per second on `key` lately (over the last third of a window): the share of
-  // the budget that polls cannot count on.
-  double RecentPurchaseRate(const std::string& key, Clock::time_point now) const;
-  // Requests per second polls could use if nothing else needed the key.
-  double PollCapacity() const { return rules_.PollCapacity(); }
+  Decision TryTake(const std::string& key, Purpose purpose, Clock::time_point now) override;
+  void Release(const std::string& key, SlotId slot, Clock::time_point now,
+               bool sent = true) override;
+  void PauseUntil(const std::string& key, Clock::time_point until,
+                  Clock::time_point now = {}) override;
+  double RecentPurchaseRate(const std::string& key, Clock::time_point now) override;
+  const BudgetRules& rules() const override { return rules_; }
   // Keys with state now (idle keys are forgotten once there are many).
   size_t keys() const;
   // Requests that count against `key` at `now` (unanswered ones included).

@@ -151,15 +151,31 @@ absl::StatusOr<RedisReply> RedisClient::CommandLocked(const std::vector<std::str
   return out;
 }
 
+absl::StatusOr<RedisReply> RedisClient::Observed(
+    const std::function<absl::StatusOr<RedisReply>()>& call) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<RedisReply> reply = call();
+  if (options_.observe) options_.observe(reply.status(), std::chrono::steady_clock::now() - start);
+  return reply;
+}
+
 absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
-  MutexLock lock(mutex_);
-  if (absl::Status s = ConnectLocked(); !s.ok()) return s;
-  return CommandLocked(args);
+  return Observed([&]() -> absl::StatusOr<RedisReply> {
+    MutexLock lock(mutex_);
+    if (absl::Status s = ConnectLocked(); !s.ok()) return s;
+    return CommandLocked(args);
+  });
 }
 
 absl::StatusOr<RedisReply> RedisClient::Eval(const std::string& script,
                                              const std::vector<std::string>& keys,
                                              const std::vector<std::string>& args) {
+  return Observed([&] { return EvalOnce(script, keys, args); });
+}
+
+absl::StatusOr<RedisReply> RedisClient::EvalOnce(const std::string& script,
+                                                 const std::vector<std::string>& keys,
+                                                 const std::vector<std::string>& args) {
   MutexLock lock(mutex_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (absl::Status s = ConnectLocked(); !s.ok()) return s;

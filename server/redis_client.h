@@ -3,6 +3,7 @@
 #include <absl/status/statusor.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -54,6 +55,9 @@ class RedisClient {
     std::string password;                    // empty: no AUTH
     std::chrono::milliseconds timeout{500};  // at least 1 ms (0 would mean none)
     std::chrono::milliseconds retry_after{250};
+    // Told of every call's outcome and how long it took (metrics, health); runs on the
+    // caller's thread, outside the client's lock.
+    std::function<void(const absl::Status&, std::chrono::steady_clock::duration)> observe;
   };
 
   explicit RedisClient(Options options);
@@ -69,6 +73,10 @@ class RedisClient {
                                   const std::vector<std::string>& args) EXCLUDES(mutex_);
 
  private:
+  absl::StatusOr<RedisReply> Observed(const std::function<absl::StatusOr<RedisReply>()>& call);
+  absl::StatusOr<RedisReply> EvalOnce(const std::string& script,
+                                      const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& args) EXCLUDES(mutex_);
   absl::Status ConnectLocked() REQUIRES(mutex_);
   absl::Status ConnectNowLocked() REQUIRES(mutex_);
   absl::StatusOr<RedisReply> CommandLocked(const std::vector<std::string>& args) REQUIRES(mutex_);

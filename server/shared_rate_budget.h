@@ -54,6 +54,7 @@ class SharedRateBudget {
   // The Redis keys of `key`'s state: "ismscode:budget:{TAG}:" with TAG its StateKeyTag
   // (the braces keep them in one Redis Cluster slot).
   static std::string KeyPrefix(const std::string& key);
+  const BudgetRules& rules() const { return rules_; }
 
  private:
   RedisClient& redis_;

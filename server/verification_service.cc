@@ -2,6 +2,7 @@
 
 #include <deque>
 
+#include "common/log.h"
 #include "common/mutex.h"
 #include "server/acquire_reactor.h"
 #include "server/await_reactor.h"
@@ -125,6 +126,29 @@ grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
   return reactor;
 }
 
+void VerificationService::Remember(const WatchedNumber& number, bool fresh) {
+  numbers_.Remember(number, fresh);
+  if (!options_.shared_numbers) return;
+  // Unreachable: the number is still the caller's (it was bought), and AwaitCode on
+  // this replica finds it; another replica says NUMBER_NOT_FOUND for it.
+  if (absl::Status kept = options_.shared_numbers->Remember(number, fresh); !kept.ok()) {
+    LogLine("warning", "a number bought could not be shared with the fleet",
+            {{"number_id", number.id}, {"error", std::string(kept.message())}});
+  }
+}
+
+std::variant<std::optional<WatchedNumber>, GatewayError> VerificationService::Find(
+    const std::string& id, const std::string& key) {
+  if (auto here = numbers_.Find(id, key); here || !options_.shared_numbers) return here;
+  auto shared = options_.shared_numbers->Find(id, key);
+  if (!shared.ok()) {
+    GatewayError error = StateUnavailableError();
+    error.message += ": cannot look the number up in the fleet's registry";
+    return error;
+  }
+  return *shared;
+}
+
 grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
     grpc::CallbackServerContext* context, const v1::AwaitCodeRequest* request) {
   // `why` reads after the field's name: "timeout must be positive".
@@ -143,7 +167,9 @@ grpc::ServerWriteReactor<v1::AwaitCodeEvent>* VerificationService::AwaitCode(
     if (draining_) return new FailedStream(ShuttingDown());
   }
   // A number bought with one upstream key is invisible to every other key.
-  const std::optional<WatchedNumber> found = numbers_.Find(request->number_id(), caller.key);
+  auto lookup = Find(request->number_id(), caller.key);
+  if (auto* error = std::get_if<GatewayError>(&lookup)) return new FailedStream(error->ToStatus());
+  const std::optional<WatchedNumber>& found = std::get<std::optional<WatchedNumber>>(lookup);
   if (!found) {
     return new FailedStream(
         GatewayError{.reason = Reason::kNumberNotFound,

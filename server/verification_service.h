@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "common/mutex.h"
@@ -18,6 +19,7 @@
 #include "server/number_registry.h"
 #include "server/poll_hub.h"
 #include "server/scheduler.h"
+#include "server/shared_number_registry.h"
 
 namespace ismscode::gateway {
 
@@ -40,6 +42,9 @@ class VerificationService final
     bool allow_caller_keys = false;
     // How long a list call may wait for the key's budget when its list is not cached.
     std::chrono::milliseconds list_budget_wait{2000};
+    // --state: numbers are also kept in the fleet's registry, so that AwaitCode works on
+    // any replica. Null: this gateway's own numbers only.
+    SharedNumberRegistry* shared_numbers = nullptr;
   };
 
   VerificationService(Acquirer& acquirer, PollHub& hub, ListCache& lists, Scheduler& scheduler,
@@ -74,6 +79,12 @@ class VerificationService final
                          FinishList finish)>
           fetch);
   void Forget(AwaitReactor* reactor);
+  // Keeps a number bought (or replayed) for `caller`, here and in the fleet's registry.
+  void Remember(const WatchedNumber& number, bool fresh);
+  // The number `id`, when `key` bought it: here, or anywhere in the fleet. An error only
+  // when the fleet's registry cannot be read (STATE_UNAVAILABLE).
+  std::variant<std::optional<WatchedNumber>, GatewayError> Find(const std::string& id,
+                                                                const std::string& key);
   // Unary calls: counted from start to Finish, so that shutdown knows when it is idle.
   bool BeginUnary(grpc::ServerUnaryReactor* reactor);
   void FinishUnary(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);

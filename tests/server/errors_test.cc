@@ -31,12 +31,15 @@ TEST(Errors, EveryRowOfTheTable) {
       {Reason::kShuttingDown, grpc::StatusCode::UNAVAILABLE},
       {Reason::kUnauthenticated, grpc::StatusCode::UNAUTHENTICATED},
       {Reason::kCallerKeyNotAllowed, grpc::StatusCode::PERMISSION_DENIED},
+      {Reason::kStateUnavailable, grpc::StatusCode::UNAVAILABLE},
   };
   std::set<std::string_view> names;
   for (const auto& [reason, code] : rows) {
     EXPECT_EQ(CodeFor(reason, KeyOwner::kCaller), code) << ReasonName(reason);
     names.insert(ReasonName(reason));
+    EXPECT_EQ(ReasonNamed(ReasonName(reason)), reason) << "the name reads back";
   }
+  EXPECT_EQ(ReasonNamed("NO_SUCH_REASON"), std::nullopt);
   EXPECT_EQ(names.size(), std::size(rows)) << "every reason has its own name";
   EXPECT_EQ(CodeFor(Reason::kUnauthorized, KeyOwner::kCaller), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(CodeFor(Reason::kUnauthorized, KeyOwner::kGateway), grpc::StatusCode::INTERNAL);

@@ -9,11 +9,15 @@ namespace ismscode::gateway {
 namespace {
 
 absl::StatusOr<GatewayConfig> Parse(std::vector<const char*> args,
-                                    std::optional<std::string> env_key = std::nullopt) {
+                                    std::optional<std::string> env_key = std::nullopt,
+                                    std::optional<std::string> env_state_password = std::nullopt) {
   args.insert(args.begin(), "ismscode-gateway");
   return ParseGatewayFlags(static_cast<int>(args.size()), args.data(),
                            [&](const char* name) -> std::optional<std::string> {
                              if (std::string(name) == "ISMSCODE_API_KEY") return env_key;
+                             if (std::string(name) == "ISMSCODE_STATE_PASSWORD") {
+                               return env_state_password;
+                             }
                              return std::nullopt;
                            });
 }
@@ -141,6 +145,37 @@ TEST(GatewayFlags, ThePollSchedulerFlags) {
   c = Parse({"--poll-interval-ms", "90000"});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->options.poll_max_gap, std::chrono::milliseconds(90000));
+}
+
+TEST(GatewayFlags, StateNamesRedisAndItsPasswordComesFromTheEnvironmentOrAFile) {
+  auto none = Parse({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->options.state.has_value()) << "without --state, the gateway's own state";
+
+  auto tcp = Parse({"--state", "redis://redis.internal:6380/2"}, std::nullopt, "pw-from-env");
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  ASSERT_TRUE(tcp->options.state.has_value());
+  EXPECT_EQ(tcp->options.state->host, "redis.internal");
+  EXPECT_EQ(tcp->options.state->port, 6380);
+  EXPECT_EQ(tcp->options.state->db, 2);
+  EXPECT_EQ(tcp->options.state_password, "pw-from-env");
+
+  const std::string file = WriteFile("state-password", "pw-from-file\n");
+  auto unix_socket =
+      Parse({"--state=unix:///run/redis/redis.sock?db=1", "--state-password-file", file.c_str()},
+            std::nullopt, "pw-from-env");
+  ASSERT_TRUE(unix_socket.ok()) << unix_socket.status();
+  EXPECT_EQ(unix_socket->options.state->unix_path, "/run/redis/redis.sock");
+  EXPECT_EQ(unix_socket->options.state->db, 1);
+  EXPECT_EQ(unix_socket->options.state_password, "pw-from-file") << "the file wins";
+
+  auto in_url = Parse({"--state", "redis://:hunter2-secret@redis:6379"});
+  ASSERT_FALSE(in_url.ok());
+  EXPECT_NE(in_url.status().message().find("--state"), std::string::npos);
+  EXPECT_EQ(in_url.status().message().find("hunter2-secret"), std::string::npos);
+  auto alone = Parse({"--state-password-file", file.c_str()});
+  ASSERT_FALSE(alone.ok());
+  EXPECT_NE(alone.status().message().find("--state"), std::string::npos);
 }
 
 TEST(GatewayFlags, HelpIsGeneratedFromTheDefinitions) {

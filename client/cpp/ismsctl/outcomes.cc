@@ -24,6 +24,7 @@ ExitCode ExitCodeFor(Reason reason) {
     case Reason::kUpstreamUnavailable:
     case Reason::kGatewayUnavailable:
     case Reason::kShuttingDown:
+    case Reason::kStateUnavailable:
       return kUnavailable;
     case Reason::kUpstreamTimeout:
       return kOutcomeUnknown;
@@ -69,6 +70,9 @@ const char* Hint(Reason reason) {
       return "start the gateway (scripts/run) or point --addr / ISMSCODE_HARNESS_ADDR at it";
     case Reason::kShuttingDown:
       return "the gateway is stopping; retry against a running one";
+    case Reason::kStateUnavailable:
+      return "the gateway fleet's Redis (--state) is unreachable; nothing was bought, retry "
+             "once it is back";
     case Reason::kUpstreamTimeout:
       return "the purchase may have gone through: repeat with the same --request-id, never "
              "without";

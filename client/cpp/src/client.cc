@@ -55,6 +55,7 @@ constexpr ReasonEntry kReasons[] = {
     {Reason::kGatewayUnavailable, "GATEWAY_UNAVAILABLE"},
     {Reason::kCancelled, "CANCELLED"},
     {Reason::kDeadlineExceeded, "DEADLINE_EXCEEDED"},
+    {Reason::kStateUnavailable, "STATE_UNAVAILABLE"},
 };
 
 const char* CodeName(grpc::StatusCode code) {

@@ -40,6 +40,7 @@ var (
 		Token            string `json:"token"`
 		GRPCNoCallerKeys string `json:"grpc_no_caller_keys"`
 		GRPCDrain        string `json:"grpc_drain"`
+		GRPCStateDown    string `json:"grpc_state_down"`
 		Mock             string `json:"mock"`
 		GatewayKey       string `json:"gateway_key"`
 	}
@@ -303,6 +304,8 @@ func (r *runner) clientFor(step object) *harness.Client {
 		address, token, callerKey = launched.GRPCNoCallerKeys, "", ""
 	case "drain":
 		address, token = launched.GRPCDrain, ""
+	case "state_down":
+		address, token = launched.GRPCStateDown, ""
 	}
 	if v, ok := c["token"]; ok {
 		token, _ = v.(string) // null: none

@@ -37,6 +37,7 @@ const (
 	ReasonShuttingDown        Reason = "SHUTTING_DOWN"
 	ReasonUnauthenticated     Reason = "UNAUTHENTICATED"
 	ReasonCallerKeyNotAllowed Reason = "CALLER_KEY_NOT_ALLOWED"
+	ReasonStateUnavailable    Reason = "STATE_UNAVAILABLE" // the fleet's Redis; nothing bought
 	ReasonGatewayUnavailable  Reason = "GATEWAY_UNAVAILABLE"
 	ReasonCancelled           Reason = "CANCELLED"
 	ReasonDeadlineExceeded    Reason = "DEADLINE_EXCEEDED"

@@ -160,6 +160,11 @@ export class CallerKeyNotAllowedError extends HarnessError {
   static readonly reason: string = "CALLER_KEY_NOT_ALLOWED";
 }
 
+/** The gateway fleet's shared state (Redis) is unreachable: nothing was bought; retry. */
+export class StateUnavailableError extends HarnessError {
+  static readonly reason: string = "STATE_UNAVAILABLE";
+}
+
 /** The gateway cannot be reached. */
 export class GatewayUnavailableError extends HarnessError {
   static readonly reason: string = "GATEWAY_UNAVAILABLE";
@@ -180,8 +185,8 @@ const CLASSES: (typeof HarnessError)[] = [
   InsufficientBalanceError, NoNumbersAvailableError, RateLimitExceededError,
   UpstreamUnavailableError, UpstreamTimeoutError, UpstreamBadResponseError,
   NumberNotFoundError, CodeWaitTimeoutError, NumberExpiredError, ShuttingDownError,
-  UnauthenticatedError, CallerKeyNotAllowedError, GatewayUnavailableError, CancelledError,
-  DeadlineExceededError,
+  UnauthenticatedError, CallerKeyNotAllowedError, StateUnavailableError, GatewayUnavailableError,
+  CancelledError, DeadlineExceededError,
 ];
 const CLASS_OF_REASON = new Map(CLASSES.map((c) => [c.reason, c]));
 

@@ -26,6 +26,7 @@ interface Launched {
   token: string;
   grpc_no_caller_keys: string;
   grpc_drain: string;
+  grpc_state_down: string;
   mock: string;
   gateway_key: string;
 }
@@ -173,6 +174,7 @@ class CaseRunner {
     const c = this.vars.sub(step.client ?? {}) as JsonObject;
     if (c.gateway === "no_caller_keys") [address, token, callerKey] = [harness.grpc_no_caller_keys, "", ""];
     if (c.gateway === "drain") [address, token] = [harness.grpc_drain, ""];
+    if (c.gateway === "state_down") [address, token] = [harness.grpc_state_down, ""];
     if ("token" in c) token = (c.token as string | null) ?? "";
     if ("caller_key" in c) callerKey = (c.caller_key as string | null) ?? "";
     return new Client({ address, token, callerKey, useEnvironment: false });

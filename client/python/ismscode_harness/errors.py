@@ -82,6 +82,7 @@ _REASON_OF = {
     "NumberNotFound": "NUMBER_NOT_FOUND", "CodeWaitTimeout": "CODE_WAIT_TIMEOUT",
     "NumberExpired": "NUMBER_EXPIRED", "ShuttingDown": "SHUTTING_DOWN",
     "Unauthenticated": "UNAUTHENTICATED", "CallerKeyNotAllowed": "CALLER_KEY_NOT_ALLOWED",
+    "StateUnavailable": "STATE_UNAVAILABLE",
     "GatewayUnavailable": "GATEWAY_UNAVAILABLE", "Cancelled": "CANCELLED",
     "DeadlineExceeded": "DEADLINE_EXCEEDED",
 }
@@ -103,6 +104,8 @@ NumberExpired = _error("NumberExpired", "The number's reservation ended first.")
 ShuttingDown = _error("ShuttingDown", "The gateway is shutting down.")
 Unauthenticated = _error("Unauthenticated", "The gateway refused the caller token.")
 CallerKeyNotAllowed = _error("CallerKeyNotAllowed", "The gateway takes no caller keys.")
+StateUnavailable = _error("StateUnavailable",
+                          "The gateway fleet's shared state is unreachable: nothing was bought.")
 GatewayUnavailable = _error("GatewayUnavailable", "The gateway cannot be reached.")
 Cancelled = _error("Cancelled", "The caller cancelled.")
 DeadlineExceeded = _error("DeadlineExceeded", "The call's own deadline passed.")

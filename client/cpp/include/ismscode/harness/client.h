@@ -48,6 +48,8 @@ enum class Reason {
   kGatewayUnavailable,  // the gateway cannot be reached (not running, wrong address, TLS)
   kCancelled,           // the caller cancelled
   kDeadlineExceeded,    // the call's own deadline passed without an answer
+  // Sent by the gateway (last, so that the values above keep their numbers):
+  kStateUnavailable,  // a fleet's shared state (--state) is unreachable: nothing was bought
 };
 
 // "NO_NUMBERS_AVAILABLE" for kNoNumbersAvailable; the client-side ones are

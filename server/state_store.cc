@@ -1,0 +1,101 @@
+#include "server/state_store.h"
+
+#include <algorithm>
+
+#include "server/metrics.h"
+
+namespace ismscode::gateway {
+
+namespace {
+// How soon a budget that could not reach Redis is asked again.
+constexpr auto kRetryUnavailable = std::chrono::seconds(1);
+constexpr auto kRateFresh = std::chrono::milliseconds(250);
+// A number is kept this long after its reservation ends (NUMBER_EXPIRED, not NOT_FOUND).
+constexpr auto kKeepExpired = std::chrono::minutes(10);
+}  // namespace
+
+KeyBudget::Decision FleetBudget::TryTake(const std::string& key, Purpose purpose,
+                                         Clock::time_point) {
+  auto taken = shared_.TryTake(key, purpose);
+  if (!taken.ok()) return {.wait = kRetryUnavailable, .unavailable = true};
+  if (!taken->slot) return {.wait = taken->wait};
+  MutexLock lock(mutex_);
+  took_token_[*taken->slot] = taken->took_token;
+  return {.slot = *taken->slot};
+}
+
+void FleetBudget::Release(const std::string& key, SlotId slot, Clock::time_point, bool sent) {
+  SharedRateBudget::Decision taken{.slot = slot};
+  {
+    MutexLock lock(mutex_);
+    auto it = took_token_.find(slot);
+    if (it != took_token_.end()) {
+      taken.took_token = it->second;
+      took_token_.erase(it);
+    }
+  }
+  // Unreachable: the slot counts in Redis until unanswered_for, longer than a window
+  // after any answer; never less than it should.
+  (void)shared_.Release(key, taken, sent);
+}
+
+void FleetBudget::PauseUntil(const std::string& key, Clock::time_point until,
+                             Clock::time_point now) {
+  // Unreachable: no purchase or poll goes anyway until Redis answers again.
+  (void)shared_.PauseFor(key, std::chrono::ceil<std::chrono::milliseconds>(
+                                  std::max(until - now, Clock::duration::zero())));
+}
+
+double FleetBudget::RecentPurchaseRate(const std::string& key, Clock::time_point now) {
+  {
+    MutexLock lock(mutex_);
+    auto it = rates_.find(key);
+    if (it != rates_.end() && now - it->second.read_at < kRateFresh) return it->second.per_second;
+  }
+  auto rate = shared_.RecentPurchaseRate(key);
+  MutexLock lock(mutex_);
+  Rate& r = rates_[key];
+  if (rate.ok()) r.per_second = *rate;
+  r.read_at = now;
+  return r.per_second;
+}
+
+StateStore::StateStore(Options options, GatewayMetrics* metrics)
+    : options_(std::move(options)),
+      metrics_(metrics),
+      purchase_lease_(std::max(options_.upstream_timeout * 2, std::chrono::milliseconds(10000))),
+      redis_(
+          {.url = options_.url,
+           .password = options_.password,
+           .timeout = options_.timeout,
+           .retry_after = std::chrono::milliseconds(250),
+           .observe = [this](const absl::Status& status,
+                             std::chrono::steady_clock::duration took) { Observe(status, took); }}),
+      shared_budget_(redis_, BudgetRules(options_.budget), options_.upstream_timeout),
+      budget_(shared_budget_),
+      request_ids_(redis_, options_.replica, purchase_lease_, options_.request_id_ttl),
+      numbers_(redis_, std::chrono::duration_cast<std::chrono::minutes>(kKeepExpired)),
+      poll_loops_(redis_, options_.replica, options_.poll_lease) {
+  if (metrics_) metrics_->InitializeStateStore();
+}
+
+void StateStore::Observe(const absl::Status& status, std::chrono::steady_clock::duration took) {
+  // An error Redis answered with (a script's) still means Redis is there.
+  up_.store(status.ok() || status.code() != absl::StatusCode::kUnavailable,
+            std::memory_order_relaxed);
+  if (!metrics_) return;
+  metrics_->StateStoreRequest(status.ok()                                       ? "ok"
+                              : status.code() == absl::StatusCode::kUnavailable ? "unavailable"
+                                                                                : "error",
+                              took);
+}
+
+absl::Status StateStore::Check() {
+  auto pong = redis_.Command({"PING"});
+  if (metrics_) metrics_->StateStoreUp(pong.ok());
+  return pong.status();
+}
+
+std::string StateStore::Describe() const { return ::ismscode::gateway::Describe(options_.url); }
+
+}  // namespace ismscode::gateway
