@@ -31,8 +31,12 @@ class HarnessEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     std::string error;
-    harness_ = std::make_unique<testing::HarnessProcess>(
-        std::vector<std::string>{"--frozen-clock", "--bin-dir", ISMSCODE_BUILD_DIR}, &error);
+    std::vector<std::string> args = {"--frozen-clock", "--bin-dir", ISMSCODE_BUILD_DIR};
+    // ISMSCODE_CONFORMANCE_FLEET=1: every case across a two-replica fleet with Redis.
+    if (const char* fleet = std::getenv("ISMSCODE_CONFORMANCE_FLEET"); fleet && *fleet == '1') {
+      args.push_back("--fleet");
+    }
+    harness_ = std::make_unique<testing::HarnessProcess>(args, &error);
     ASSERT_TRUE(error.empty()) << error;
     g_harness = harness_.get();
   }
@@ -271,8 +275,10 @@ class CaseRunner {
     o.address = a["grpc"];
     o.token = a["token"];
     o.caller_key = key_;
+    bool main = true;
     if (step.contains("client")) {
       const json c = vars_.Substitute(step["client"]);
+      main = !c.contains("gateway") || c["gateway"] == "main";
       if (c.contains("gateway") && c["gateway"] == "no_caller_keys") {
         o.address = a["grpc_no_caller_keys"];
         o.token.clear();
@@ -282,11 +288,19 @@ class CaseRunner {
         o.address = a["grpc_drain"];
         o.token.clear();
       }
+      if (c.contains("gateway") && c["gateway"] == "state_down") {
+        o.address = a["grpc_state_down"];
+        o.token.clear();
+      }
       if (c.contains("token")) o.token = c["token"].is_null() ? "" : c["token"].get<std::string>();
       if (c.contains("caller_key")) {
         o.caller_key = c["caller_key"].is_null() ? "" : c["caller_key"].get<std::string>();
       }
     }
+    // A fleet (the launcher's --fleet): every other step on the main gateway goes to its
+    // peer, so that a number bought on one replica is awaited, replayed or refused on the
+    // other.
+    if (main && a.contains("grpc_peer") && main_steps_++ % 2 == 1) o.address = a["grpc_peer"];
     o.use_environment = false;  // null in a case means none
     return Client::Connect(o);
   }
@@ -430,6 +444,7 @@ class CaseRunner {
   std::unique_ptr<httplib::Client> mock_;
   std::string key_;
   Vars vars_;
+  int main_steps_ = 0;  // steps on the main gateway so far (a fleet alternates them)
 };
 
 std::vector<std::string> CaseFiles() {

@@ -128,6 +128,7 @@ class CaseRunner:
         self.harness = harness
         self.key = f"case-{case['name']}-{secrets.token_hex(4)}"
         self.vars = Vars()
+        self.main_steps = 0  # steps on the main gateway so far (a fleet alternates them)
         self.vars.values.update(key=self.key, run=self.key[5:],
                                 gateway_key=harness["gateway_key"])
 
@@ -162,6 +163,13 @@ class CaseRunner:
             address, token, caller_key = h["grpc_no_caller_keys"], "", ""
         if c.get("gateway") == "drain":
             address, token = h["grpc_drain"], ""
+        if c.get("gateway") == "state_down":
+            address, token = h["grpc_state_down"], ""
+        if c.get("gateway", "main") == "main" and "grpc_peer" in h:
+            # A fleet: every other step on the main gateway goes to its peer.
+            if self.main_steps % 2 == 1:
+                address = h["grpc_peer"]
+            self.main_steps += 1
         if "token" in c:
             token = c["token"] or ""
         if "caller_key" in c:
