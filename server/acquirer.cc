@@ -255,14 +255,29 @@ void Acquirer::Claim(const std::shared_ptr<Job>& job) {
   }
   if (abandoned) return Finish(job, {.error = ShuttingDownError()});
   auto claim = options_.shared_ids->TryClaim(job->key, job->request.request_id, job->attempt);
-  if (!claim.ok()) return Finish(job, {.error = StateUnavailableError()});
-  switch (claim->state) {
-    case SharedRequestIds::State::kClaimed: {
+  if (!claim.ok()) {
+    // Redis may have run the claim and lost only its answer: settling releases it (the
+    // release is the attempt's own, and a no-op otherwise).
+    {
       MutexLock lock(mutex_);
       job->claimed = true;
     }
+    return Finish(job, {.error = StateUnavailableError()});
+  }
+  switch (claim->state) {
+    case SharedRequestIds::State::kClaimed: {
+      bool ended;
+      {
+        MutexLock lock(mutex_);
+        ended = job->state == Job::State::kDone;
+        job->claimed = !ended;
+      }
+      // Cancelled (or stopped) while the claim was on its way: nothing was bought, and
+      // the id is free again at once.
+      if (ended) return Settle(job, {.error = ShuttingDownError()});
       RenewLater(job);
       return Step(job);
+    }
     case SharedRequestIds::State::kDone: {
       std::optional<AcquireOutcome> outcome = DecodeOutcome(claim->outcome);
       if (!outcome) {
@@ -419,8 +434,11 @@ std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
   if (!job->slot.empty()) {
     running_by_request_id_.erase(job->slot);
     // A number, or an unknown outcome (UPSTREAM_TIMEOUT), stays with the id: it must
-    // never buy a second number. A definite failure frees the id for another try.
-    if (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout)) {
+    // never buy a second number. A definite failure frees the id for another try. (With
+    // a fleet, Redis keeps it, and only there: a later record must not be hidden by an
+    // answer kept here.)
+    if (!options_.shared_ids &&
+        (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout))) {
       const auto now = runtime_.now();
       ForgetOldRequestIds(now);
       by_request_id_[job->slot] = Answered{.at = now, .outcome = outcome};
@@ -436,7 +454,10 @@ void Acquirer::Finish(const std::shared_ptr<Job>& job, AcquireOutcome outcome) {
     MutexLock lock(mutex_);
     callers = Retire(job, outcome, &settle);
   }
-  if (settle) Settle(job, outcome);
+  // On a worker: this may be a timer's thread, which must not wait for Redis.
+  if (settle && !runtime_.run([this, job, outcome] { Settle(job, outcome); })) {
+    Settle(job, outcome, /*tries_left=*/0);
+  }
   for (auto& [ticket, done] : callers) {
     done(ticket == job->first ? outcome : Replay(outcome));
   }
@@ -502,6 +523,11 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
     if (!held.ok() || !*held) {
       return {.sent = false,
               .then = [this, job] { Finish(job, {.error = StateUnavailableError()}); }};
+    }
+    MutexLock lock(mutex_);
+    if (Abandoned(*job) || PastDeadline(*job)) {  // the caller left while Redis answered
+      job->state = Job::State::kReady;
+      return {.sent = false, .then = [this, job] { Step(job); }};
     }
   }
   const std::string& country = job->countries[job->next_country];

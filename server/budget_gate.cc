@@ -97,6 +97,7 @@ void BudgetGate::Dispatch(const std::string& key) {
         it = waiters.erase(it);
       }
       Clock::duration wait{};
+      bool unavailable = false;  // the budget's state could not be read
       while (!waiters.empty()) {
         const KeyBudget::Decision d = budget_.TryTake(key, purpose, now);
         if (d.unavailable && purpose == Purpose::kAcquire) {
@@ -116,6 +117,7 @@ void BudgetGate::Dispatch(const std::string& key) {
           continue;
         }
         if (d.slot) budget_.Release(key, *d.slot, now, /*sent=*/false);
+        unavailable = d.unavailable;
         wait = std::max(d.slot ? Clock::duration{} : d.wait, higher_wait.value_or(wait));
         break;
       }
@@ -127,7 +129,8 @@ void BudgetGate::Dispatch(const std::string& key) {
           waiting_.erase(it->ticket);
           refusals.emplace_back(
               std::move(it->refused),
-              BudgetSpentError(std::chrono::ceil<std::chrono::milliseconds>(wait)));
+              unavailable ? StateUnavailableError()
+                          : BudgetSpentError(std::chrono::ceil<std::chrono::milliseconds>(wait)));
           it = waiters.erase(it);
           continue;
         }

@@ -61,6 +61,11 @@ struct Gateway::Impl {
     });
   }
 
+  // The state store's listener calls into the hub: it stops first, whatever else does.
+  ~Impl() {
+    if (state) state->StopListening();
+  }
+
   explicit Impl(const GatewayOptions& o)
       : options(o),
         workers(o.workers),
@@ -118,7 +123,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
             .budget = {.limit = options.rate_limit,
                        .window = std::chrono::duration_cast<RateBudget::Clock::duration>(
                            options.rate_window)},
-            .upstream_timeout = options.upstream.connect_timeout + options.upstream.read_timeout},
+            // cpp-httplib's timeouts are per step: connect, write (the read timeout's
+            // length), read, and a margin.
+            .upstream_timeout = options.upstream.connect_timeout +
+                                2 * options.upstream.read_timeout + std::chrono::seconds(5),
+            // Renewed at least every poll interval (and every heartbeat) while it polls.
+            .poll_lease = std::max(std::chrono::milliseconds(15000), 3 * options.poll_interval)},
         &i->metrics);
     const absl::Status reached = i->state->Check();
     LogLine(reached.ok() ? "info" : "warning", "sharing state with the fleet",
@@ -140,6 +150,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
                            .max_gap = options.poll_max_gap,
                            .worth_seconds = options.poll_worth_seconds};
   if (i->state) {
+    polling.shared = &i->state->poll_loops();
     polling.waiting_reason = [state = i->state.get()] {
       return state->up() ? std::string()
                          : std::string(ReasonName(Reason::kStateUnavailable)) + ": " +
@@ -148,6 +159,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
   }
   i->hub = std::make_unique<PollHub>(*i->upstream, *i->gate, i->runtime, std::move(polling),
                                      &i->metrics);
+  if (i->state) {
+    i->state->Listen([hub = i->hub.get()](const std::string& id) { hub->PublishedElsewhere(id); },
+                     [hub = i->hub.get()] { hub->PublishedElsewhereMaybe(); });
+  }
   i->lists = std::make_unique<ListCache>(
       *i->upstream, *i->gate, i->runtime,
       ListCache::Options{.ttl = options.list_cache_ttl,
@@ -160,7 +175,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& op
                                    .default_timeout = options.default_await_timeout,
                                    .caller_tokens = options.caller_tokens,
                                    .allow_caller_keys = options.allow_caller_keys,
-                                   .shared_numbers = i->state ? &i->state->numbers() : nullptr});
+                                   .shared_numbers = i->state ? &i->state->numbers() : nullptr,
+                                   .runtime = i->runtime});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -202,6 +218,7 @@ void Gateway::Shutdown(std::chrono::milliseconds grace) {
       i->shutting_down = true;
       i->server->GetHealthCheckService()->SetServingStatus(false);
     }
+    if (i->state) i->state->StopListening();  // it calls into the hub
     i->service->Drain();
     // Nothing new goes upstream: purchases not yet sent end with SHUTTING_DOWN, and so
     // does everything waiting for budget.

@@ -25,6 +25,11 @@ Runtime::Clock::duration FromSeconds(double s) {  // rounded up: never before th
 constexpr auto kRefitEvery = std::chrono::seconds(1);
 // The API document's advice: poll a number no more often than this.
 constexpr auto kAdvisedInterval = std::chrono::seconds(5);
+// --state: a replica that does not poll a number reads what its poller found this often
+// (at most every interval).
+constexpr auto kFollowerLook = std::chrono::seconds(1);
+// --state: what a poller published is kept this long after the number's reservation.
+constexpr auto kPublishedFor = std::chrono::minutes(10);
 // A watcher's stream gets its poll this long before it ends, at the latest.
 constexpr auto kLastChance = std::chrono::seconds(1);
 // Ended loops' origins and last polls are kept this long, for a loop that takes over.
@@ -46,6 +51,10 @@ PollHub::PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options 
 void PollHub::Erase(Entries::iterator it, bool censored) {
   Entry& e = it->second;
   if (e.timer) runtime_.cancel(*e.timer);
+  // Another replica whose watchers still wait may poll the number at once.
+  if (e.leads && options_.shared) {
+    runtime_.run([shared = options_.shared, id = it->first] { (void)shared->Resign(id); });
+  }
   // Its watchers left with no SMS by the last poll: the service's SMS come later than
   // that, if at all. (Not so when the number failed or the gateway stops.)
   if (censored && e.sms.empty() && e.last_poll) {
@@ -230,6 +239,83 @@ PollHub::Plan PollHub::PlanPoll(const Entry& e, Runtime::Clock::time_point now) 
 }
 
 void PollHub::PollDue(const std::string& number_id, uint64_t loop) {
+  if (!options_.shared) return PlanAndPoll(number_id, loop);
+  // Redis is asked on a worker: this may run on a timer or a gRPC thread.
+  runtime_.run([this, number_id, loop] { FleetTurn(number_id, loop); });
+}
+
+void PollHub::PublishedElsewhere(const std::string& number_id) {
+  uint64_t loop;
+  {
+    MutexLock lock(mutex_);
+    auto it = entries_.find(number_id);
+    // This replica's own poll (it leads) or a poll under way report by themselves.
+    if (it == entries_.end() || it->second.leads || it->second.state != Entry::State::kIdle) {
+      return;
+    }
+    loop = it->second.loop;
+  }
+  runtime_.run([this, number_id, loop] { FleetTurn(number_id, loop); });
+}
+
+void PollHub::PublishedElsewhereMaybe() {
+  std::vector<std::string> followed;
+  {
+    MutexLock lock(mutex_);
+    for (const auto& [id, e] : entries_) {
+      if (!e.leads) followed.push_back(id);
+    }
+  }
+  for (const std::string& id : followed) PublishedElsewhere(id);
+}
+
+void PollHub::FleetTurn(const std::string& number_id, uint64_t loop) {
+  {
+    MutexLock lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop) return;
+    if (it->second.watchers.empty()) return Erase(it, /*censored=*/true);
+    if (it->second.state != Entry::State::kIdle) return;  // already queued or polling
+  }
+  auto lead = options_.shared->Lead(number_id);
+  if (lead.ok() && *lead) {
+    {
+      MutexLock lock(mutex_);
+      auto it = entries_.find(number_id);
+      if (it == entries_.end() || it->second.loop != loop) return;
+      it->second.leads = true;
+    }
+    return PlanAndPoll(number_id, loop);
+  }
+  // Another replica polls the number: what it found so far, for this replica's watchers.
+  absl::StatusOr<std::vector<UpstreamSms>> published =
+      lead.ok() ? options_.shared->Read(number_id) : lead.status();
+  std::vector<std::shared_ptr<PollWatcher>> watchers;
+  std::vector<UpstreamSms> sms;
+  PollReport report;
+  {
+    MutexLock lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop) return;
+    Entry& e = it->second;
+    e.leads = false;
+    // Lists only grow (the upstream lists every SMS of a number each time).
+    if (published.ok() && published->size() > e.sms.size()) e.sms = *std::move(published);
+    watchers = e.watchers;
+    sms = e.sms;
+    report = Known(e, /*waiting_for_budget=*/false);
+  }
+  const auto look_again = std::min<Runtime::Clock::duration>(options_.interval, kFollowerLook);
+  report.sms = &sms;
+  report.next_poll_at = WallClockIn(look_again);
+  if (!published.ok() && options_.waiting_reason) report.last_error = options_.waiting_reason();
+  for (const auto& w : watchers) w->OnPoll(report);
+  ArmTimer(
+      number_id, loop, Entry::State::kIdle, [this, number_id, loop] { PollDue(number_id, loop); },
+      runtime_.now() + look_again);
+}
+
+void PollHub::PlanAndPoll(const std::string& number_id, uint64_t loop) {
   std::string key;
   Plan plan;
   // When the poll is put off: a heartbeat now, and a look again by the next interval.
@@ -329,6 +415,10 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
     watchers = it->second.watchers;
     sms = it->second.sms;
     report = Known(it->second, /*waiting_for_budget=*/true);
+    // A poll that waits long for the key's budget keeps the number's lease meanwhile.
+    if (it->second.leads && options_.shared) {
+      runtime_.run([shared = options_.shared, number_id] { (void)shared->Lead(number_id); });
+    }
   }
   report.sms = &sms;
   report.next_poll_at = WallClockIn(options_.interval);
@@ -341,6 +431,30 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
 }
 
 BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop) {
+  // The lease may have gone to another replica while the poll waited for its slot: then
+  // that one polls, and this one sends nothing and follows.
+  if (options_.shared) {
+    {
+      MutexLock lock(mutex_);
+      auto it = entries_.find(number_id);
+      if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
+    }
+    auto lead = options_.shared->Lead(number_id);
+    if (!lead.ok() || !*lead) {
+      {
+        MutexLock lock(mutex_);
+        auto it = entries_.find(number_id);
+        if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
+        it->second.state = Entry::State::kIdle;
+        it->second.leads = false;
+      }
+      return {.sent = false, .then = [this, number_id, loop] {
+                ArmTimer(
+                    number_id, loop, Entry::State::kIdle,
+                    [this, number_id, loop] { PollDue(number_id, loop); }, runtime_.now());
+              }};
+    }
+  }
   WatchedNumber number;
   {
     MutexLock lock(mutex_);
@@ -355,6 +469,13 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     number = it->second.number;
   }
   auto result = upstream_.ListSms(number.key, number.id);
+  if (options_.shared && result.ok()) {
+    // For the other replicas' watchers. Unreachable: they read it after the next poll.
+    const auto keep = std::chrono::ceil<std::chrono::milliseconds>(
+        number.expires_at - std::chrono::system_clock::now() + kPublishedFor);
+    (void)options_.shared->Publish(number.id, *result.value,
+                                   std::max(keep, std::chrono::milliseconds(60000)));
+  }
   PollReport report;
   report.next_poll_at = WallClockIn(options_.interval);
   BudgetGate::Answer answer;

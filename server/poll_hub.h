@@ -16,6 +16,7 @@
 #include "server/budget_gate.h"
 #include "server/errors.h"
 #include "server/runtime.h"
+#include "server/shared_poll_loops.h"
 #include "server/sms_delay_model.h"
 #include "server/upstream_client.h"
 
@@ -84,6 +85,11 @@ class PollHub {
     // store is unreachable"): its heartbeats carry it as their last error. Null or empty:
     // nothing to add.
     std::function<std::string()> waiting_reason;
+    // --state: one poll loop per number for the whole fleet. Only the replica holding the
+    // number's lease in Redis polls it (and publishes what it found); the others read
+    // that every second (at most every interval) for their own watchers, and take the
+    // lease over when its holder stops renewing it. Null: this gateway polls alone.
+    SharedPollLoops* shared = nullptr;
   };
 
   PollHub(Upstream& upstream, BudgetGate& gate, Runtime runtime, Options options,
@@ -101,6 +107,11 @@ class PollHub {
   void Remove(const std::string& number_id, const PollWatcher* watcher);
   // Numbers with a poll loop now.
   size_t loops() const;
+  // --state: another replica's poller published new SMS for `number_id`: this replica's
+  // watchers of it hear them now, not at their next look. Never blocks.
+  void PublishedElsewhere(const std::string& number_id);
+  // --state: anything may have been published meanwhile (the listener reconnected).
+  void PublishedElsewhereMaybe();
 
  private:
   struct Entry {
@@ -122,6 +133,7 @@ class PollHub {
     std::optional<Runtime::Clock::time_point> last_poll;  // when the last poll went out
     enum class State { kIdle, kQueued, kPolling } state = State::kIdle;
     BudgetGate::Ticket ticket = 0;  // while queued
+    bool leads = false;             // --state: this replica held the number's lease lately
     // The loop's next timer (next poll, or next heartbeat while queued): cancelled when
     // the loop ends, so an ended loop holds nothing until its timer would have come due.
     std::optional<Runtime::TimerId> timer;
@@ -143,7 +155,11 @@ class PollHub {
   // delivery), with its waiting numbers as censored observations.
   LogNormalDelay DelayFor(const std::string& service, Runtime::Clock::time_point now,
                           bool refit = false) REQUIRES(mutex_);
+  // A loop's turn: with a fleet, FleetTurn first (on a worker); then PlanAndPoll.
   void PollDue(const std::string& number_id, uint64_t loop);
+  // --state: leads (then PlanAndPoll) or follows (reads what the leader published).
+  void FleetTurn(const std::string& number_id, uint64_t loop);
+  void PlanAndPoll(const std::string& number_id, uint64_t loop);
   void Heartbeat(const std::string& number_id, uint64_t loop);
   BudgetGate::Answer RunPoll(const std::string& number_id, uint64_t loop);
   // Ends a loop. `censored`: its watchers left with no SMS (the delay model learns that

@@ -138,6 +138,10 @@ absl::StatusOr<RedisReply> RedisClient::CommandLocked(const std::vector<std::str
                                                 ? std::string("no answer in time")
                                                 : std::string(context_->errstr));
     DropLocked();
+    // A Redis that hangs would otherwise cost every caller a timeout in turn (one
+    // connection, one call at a time): the next ones fail at once for retry_after.
+    no_connect_before_ = std::chrono::steady_clock::now() + options_.retry_after;
+    connect_error_ = status;
     return status;
   }
   absl::StatusOr<RedisReply> out;

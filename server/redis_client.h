@@ -43,8 +43,10 @@ struct RedisReply {
 // One connection to Redis (hiredis, synchronous), with a timeout on every call. After a
 // failure the connection is dropped, and the next call connects again (then
 // authenticates and selects the database), so a Redis that comes back is used again
-// without a restart; for `retry_after` after a failed connect, calls fail at once
-// rather than each waiting out a connect timeout to a Redis that is down. Errors are UNAVAILABLE
+// without a restart; for `retry_after` after a failed connect or a call that got no
+// answer, calls fail at once rather than each waiting out a timeout of a Redis that is
+// down or hung (so a hung Redis costs the callers one timeout per `retry_after`, not one
+// each). Errors are UNAVAILABLE
 // when Redis could not be reached or did not answer in time, and INTERNAL when it answered with an
 // error; their text names the server (Describe) and never the password. Thread-safe: one call at a
 // time.

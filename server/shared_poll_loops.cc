@@ -21,12 +21,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 )lua";
 
-// KEYS: the number's SMS (hash: count, list). ARGV: count, list (JSON), keep (ms).
+// KEYS: the number's SMS (hash: count, list). ARGV: count, list (JSON), keep (ms),
+// channel, number id. New SMS are announced on the channel, with the number's id.
 constexpr char kPublish[] = R"lua(
 local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
 if tonumber(ARGV[1]) <= count then return 0 end
 redis.call('HSET', KEYS[1], 'count', ARGV[1], 'list', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 )lua";
 
@@ -57,7 +59,8 @@ absl::StatusOr<bool> SharedPollLoops::Publish(const std::string& number_id,
         {{"from", s.from}, {"text", s.text}, {"received_at", EpochMillis(s.received_at)}});
   }
   auto reply = redis_.Eval(kPublish, {SmsKey(number_id)},
-                           {std::to_string(sms.size()), list.dump(), std::to_string(keep.count())});
+                           {std::to_string(sms.size()), list.dump(), std::to_string(keep.count()),
+                            std::string(kChannel), number_id});
   if (!reply.ok()) return reply.status();
   return reply->integer == 1;
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/redis_client.h"
@@ -28,8 +29,12 @@ class SharedPollLoops {
   // This replica stops polling the number (its last watcher left): another may lead at
   // once.
   absl::Status Resign(const std::string& number_id);
+  // The pub/sub channel on which Publish announces new SMS: the message is the number's id.
+  static constexpr std::string_view kChannel = "ismscode:poll:published";
+
   // What the leader's last poll listed, kept until `keep` from now (the number's
-  // reservation and a margin). True when it holds SMS the store did not have.
+  // reservation and a margin). True when it holds SMS the store did not have (and then
+  // it is announced on kChannel).
   absl::StatusOr<bool> Publish(const std::string& number_id, const std::vector<UpstreamSms>& sms,
                                std::chrono::milliseconds keep);
   // Every SMS any leader published for the number, in the upstream's order.

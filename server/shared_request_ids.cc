@@ -38,17 +38,22 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]))
 return 1
 )lua";
 
-// KEYS: the id's hash. ARGV: owner, outcome, keep (ms).
+// KEYS: the id's hash. ARGV: owner, outcome, keep (ms). Written when the id is the
+// owner's, or gone (Redis restarted empty: what was bought must still be replayed).
 constexpr char kRecord[] = R"lua(
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 )lua";
 
-// KEYS: the id's hash. ARGV: owner.
+// KEYS: the id's hash. ARGV: owner. The owner knows nothing was sent: its id is free
+// again, even once its lease ran out and the rest of the fleet took it for unknown.
 constexpr char kRelease[] = R"lua(
-if redis.call('HGET', KEYS[1], 'state') == 'running' and
+local state = redis.call('HGET', KEYS[1], 'state')
+if (state == 'running' or state == 'unknown') and
    redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end

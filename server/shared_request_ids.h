@@ -43,11 +43,13 @@ class SharedRequestIds {
                              const std::string& attempt);
   // The purchase's outcome, for replays on every replica. Stored even after the lease ran
   // out (a replica that said "unknown" meanwhile is then contradicted for the better: a
-  // retry gets the number). False when the id is another attempt's.
+  // retry gets the number), and when the id is gone (Redis restarted empty). False when
+  // the id is another attempt's.
   absl::StatusOr<bool> Record(const std::string& key, const std::string& request_id,
                               const std::string& attempt, const std::string& outcome);
   // Nothing was sent for the id (cancelled, refused before the wire): another caller may
-  // claim it at once.
+  // claim it at once, even when the attempt's lease had run out meanwhile (the fleet took
+  // the id for unknown; its owner knows better).
   absl::Status Release(const std::string& key, const std::string& request_id,
                        const std::string& attempt);
 

@@ -10,12 +10,21 @@ namespace {
 // How soon a budget that could not reach Redis is asked again.
 constexpr auto kRetryUnavailable = std::chrono::seconds(1);
 constexpr auto kRateFresh = std::chrono::milliseconds(250);
+constexpr size_t kRatesKept = 1024;
 // A number is kept this long after its reservation ends (NUMBER_EXPIRED, not NOT_FOUND).
 constexpr auto kKeepExpired = std::chrono::minutes(10);
 }  // namespace
 
 KeyBudget::Decision FleetBudget::TryTake(const std::string& key, Purpose purpose,
-                                         Clock::time_point) {
+                                         Clock::time_point now) {
+  {
+    // A 429 this replica saw holds here even if Redis never heard of it.
+    MutexLock lock(mutex_);
+    if (auto p = paused_until_.find(key); p != paused_until_.end()) {
+      if (now < p->second) return {.wait = p->second - now};
+      paused_until_.erase(p);
+    }
+  }
   auto taken = shared_.TryTake(key, purpose);
   if (!taken.ok()) return {.wait = kRetryUnavailable, .unavailable = true};
   if (!taken->slot) return {.wait = taken->wait};
@@ -41,7 +50,12 @@ void FleetBudget::Release(const std::string& key, SlotId slot, Clock::time_point
 
 void FleetBudget::PauseUntil(const std::string& key, Clock::time_point until,
                              Clock::time_point now) {
-  // Unreachable: no purchase or poll goes anyway until Redis answers again.
+  {
+    MutexLock lock(mutex_);
+    Clock::time_point& paused = paused_until_[key];
+    paused = std::max(paused, until);
+  }
+  // For the rest of the fleet. Unreachable: this replica still keeps the pause itself.
   (void)shared_.PauseFor(key, std::chrono::ceil<std::chrono::milliseconds>(
                                   std::max(until - now, Clock::duration::zero())));
 }
@@ -54,6 +68,9 @@ double FleetBudget::RecentPurchaseRate(const std::string& key, Clock::time_point
   }
   auto rate = shared_.RecentPurchaseRate(key);
   MutexLock lock(mutex_);
+  if (rates_.size() > kRatesKept) {  // many caller keys: forget the stale ones
+    std::erase_if(rates_, [&](const auto& kv) { return now - kv.second.read_at > kRateFresh; });
+  }
   Rate& r = rates_[key];
   if (rate.ok()) r.per_second = *rate;
   r.read_at = now;
@@ -68,10 +85,14 @@ StateStore::StateStore(Options options, GatewayMetrics* metrics)
           {.url = options_.url,
            .password = options_.password,
            .timeout = options_.timeout,
-           .retry_after = std::chrono::milliseconds(250),
+           .retry_after = std::chrono::milliseconds(1000),
            .observe = [this](const absl::Status& status,
                              std::chrono::steady_clock::duration took) { Observe(status, took); }}),
-      shared_budget_(redis_, BudgetRules(options_.budget), options_.upstream_timeout),
+      // A slot unanswered for that long was answered, at the latest, just then: it
+      // counts a window more.
+      shared_budget_(redis_, BudgetRules(options_.budget),
+                     options_.upstream_timeout +
+                         std::chrono::ceil<std::chrono::milliseconds>(options_.budget.window)),
       budget_(shared_budget_),
       request_ids_(redis_, options_.replica, purchase_lease_, options_.request_id_ttl),
       numbers_(redis_, std::chrono::duration_cast<std::chrono::minutes>(kKeepExpired)),
@@ -80,9 +101,11 @@ StateStore::StateStore(Options options, GatewayMetrics* metrics)
 }
 
 void StateStore::Observe(const absl::Status& status, std::chrono::steady_clock::duration took) {
-  // An error Redis answered with (a script's) still means Redis is there.
-  up_.store(status.ok() || status.code() != absl::StatusCode::kUnavailable,
-            std::memory_order_relaxed);
+  // Down at once when unreachable; up again on a call that worked. An error Redis
+  // answered with (a script's, or LOADING, or a wrong password) changes nothing here:
+  // the health check (PING) decides then.
+  if (status.ok()) up_.store(true, std::memory_order_relaxed);
+  if (status.code() == absl::StatusCode::kUnavailable) up_.store(false, std::memory_order_relaxed);
   if (!metrics_) return;
   metrics_->StateStoreRequest(status.ok()                                       ? "ok"
                               : status.code() == absl::StatusCode::kUnavailable ? "unavailable"
@@ -90,8 +113,24 @@ void StateStore::Observe(const absl::Status& status, std::chrono::steady_clock::
                               took);
 }
 
+void StateStore::Listen(std::function<void(const std::string&)> published,
+                        std::function<void()> resync) {
+  listener_ = std::make_unique<RedisSubscriber>(
+      RedisSubscriber::Options{.connection = {.url = options_.url,
+                                              .password = options_.password,
+                                              .timeout = options_.timeout},
+                               .channel = std::string(SharedPollLoops::kChannel),
+                               .on_message = std::move(published),
+                               .on_connect = std::move(resync)});
+}
+
+void StateStore::StopListening() {
+  if (listener_) listener_->Stop();
+}
+
 absl::Status StateStore::Check() {
   auto pong = redis_.Command({"PING"});
+  up_.store(pong.ok(), std::memory_order_relaxed);
   if (metrics_) metrics_->StateStoreUp(pong.ok());
   return pong.status();
 }

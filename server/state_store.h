@@ -11,6 +11,7 @@
 #include "common/mutex.h"
 #include "server/rate_budget.h"
 #include "server/redis_client.h"
+#include "server/redis_subscriber.h"
 #include "server/shared_number_registry.h"
 #include "server/shared_poll_loops.h"
 #include "server/shared_rate_budget.h"
@@ -25,7 +26,8 @@ class GatewayMetrics;
 // BudgetGate asks for it. While Redis cannot be reached, nothing is granted: a decision
 // says `unavailable` and to ask again in a second. A slot whose release cannot reach
 // Redis stays counted there until it leaves on its own (SharedRateBudget's
-// unanswered_for): never fewer requests counted than were sent. Thread-safe.
+// unanswered_for, which covers the longest request and a window after it). A 429 pauses
+// the key here at once, and in Redis for the fleet. Thread-safe.
 class FleetBudget final : public KeyBudget {
  public:
   explicit FleetBudget(SharedRateBudget& shared) : shared_(shared) {}
@@ -47,6 +49,8 @@ class FleetBudget final : public KeyBudget {
   Mutex mutex_;
   std::unordered_map<SlotId, bool> took_token_ GUARDED_BY(mutex_);  // slots held now
   std::unordered_map<std::string, Rate> rates_ GUARDED_BY(mutex_);
+  // 429 pauses this replica saw, kept here too (Redis may not have heard of them).
+  std::unordered_map<std::string, Clock::time_point> paused_until_ GUARDED_BY(mutex_);
 };
 
 // Everything a gateway shares with the rest of its fleet (--state): one connection to
@@ -60,8 +64,9 @@ class StateStore {
     std::string password;  // from a file or the environment, never argv
     std::string replica;   // this gateway's name in the fleet: unique, new on each start
     BudgetRules::Options budget;
-    // The longest an upstream request can take: how long a slot whose replica died
-    // still counts, and the least lease of a purchase.
+    // The longest an upstream request can take (connect, write and read, with a margin):
+    // a slot whose replica died (or whose release was lost) still counts this long and a
+    // window more; and a purchase's lease is twice this.
     std::chrono::milliseconds upstream_timeout{30000};
     std::chrono::milliseconds request_id_ttl{std::chrono::hours(1)};
     std::chrono::milliseconds poll_lease{15000};
@@ -77,6 +82,14 @@ class StateStore {
   const std::string& replica() const { return options_.replica; }
   // How long a purchase's claim on its request id lasts unless renewed.
   std::chrono::milliseconds purchase_lease() const { return purchase_lease_; }
+
+  // Hears every number whose poller published new SMS (pub/sub, on a connection of its
+  // own), and `resync` after every (re)connection, when messages may have been missed.
+  // Both run on the listener's thread and must not block. Once.
+  void Listen(std::function<void(const std::string& number_id)> published,
+              std::function<void()> resync);
+  // Stops listening: no callback runs after it returns. Idempotent.
+  void StopListening();
 
   // Asks Redis (PING) now; the answer also updates up().
   absl::Status Check();
@@ -98,6 +111,7 @@ class StateStore {
   SharedRequestIds request_ids_;
   SharedNumberRegistry numbers_;
   SharedPollLoops poll_loops_;
+  std::unique_ptr<RedisSubscriber> listener_;
 };
 
 }  // namespace ismscode::gateway

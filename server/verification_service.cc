@@ -128,13 +128,24 @@ grpc::ServerUnaryReactor* VerificationService::AcquireNumber(
 
 void VerificationService::Remember(const WatchedNumber& number, bool fresh) {
   numbers_.Remember(number, fresh);
-  if (!options_.shared_numbers) return;
-  // Unreachable: the number is still the caller's (it was bought), and AwaitCode on
-  // this replica finds it; another replica says NUMBER_NOT_FOUND for it.
-  if (absl::Status kept = options_.shared_numbers->Remember(number, fresh); !kept.ok()) {
-    LogLine("warning", "a number bought could not be shared with the fleet",
+  if (options_.shared_numbers) RememberInFleet(number, fresh, /*first_try=*/true);
+}
+
+void VerificationService::RememberInFleet(const WatchedNumber& number, bool fresh, bool first_try) {
+  absl::Status kept = options_.shared_numbers->Remember(number, fresh);
+  if (kept.ok()) return;
+  // The number is still the caller's (it was bought), and AwaitCode on this replica
+  // finds it; the other replicas find it once this succeeds: tried again every second
+  // while the number lasts.
+  if (first_try) {
+    LogLine("warning", "a number bought is not yet shared with the fleet; retrying",
             {{"number_id", number.id}, {"error", std::string(kept.message())}});
   }
+  const Runtime& r = options_.runtime;
+  if (!r.at || number.expires_at <= std::chrono::system_clock::now()) return;
+  r.at(r.now() + std::chrono::seconds(1), [this, number, fresh] {
+    options_.runtime.run([this, number, fresh] { RememberInFleet(number, fresh, false); });
+  });
 }
 
 std::variant<std::optional<WatchedNumber>, GatewayError> VerificationService::Find(

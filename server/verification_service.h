@@ -18,6 +18,7 @@
 #include "server/metrics.h"
 #include "server/number_registry.h"
 #include "server/poll_hub.h"
+#include "server/runtime.h"
 #include "server/scheduler.h"
 #include "server/shared_number_registry.h"
 
@@ -45,6 +46,9 @@ class VerificationService final
     // --state: numbers are also kept in the fleet's registry, so that AwaitCode works on
     // any replica. Null: this gateway's own numbers only.
     SharedNumberRegistry* shared_numbers = nullptr;
+    // With shared_numbers: where a number the registry did not take is tried again (every
+    // second, until its reservation ends).
+    Runtime runtime;
   };
 
   VerificationService(Acquirer& acquirer, PollHub& hub, ListCache& lists, Scheduler& scheduler,
@@ -81,6 +85,7 @@ class VerificationService final
   void Forget(AwaitReactor* reactor);
   // Keeps a number bought (or replayed) for `caller`, here and in the fleet's registry.
   void Remember(const WatchedNumber& number, bool fresh);
+  void RememberInFleet(const WatchedNumber& number, bool fresh, bool first_try);
   // The number `id`, when `key` bought it: here, or anywhere in the fleet. An error only
   // when the fleet's registry cannot be read (STATE_UNAVAILABLE).
   std::variant<std::optional<WatchedNumber>, GatewayError> Find(const std::string& id,

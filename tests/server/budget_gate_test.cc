@@ -195,5 +195,58 @@ TEST_F(BudgetGateTest, AWaiterWhoseGiveUpPassedIsRefusedNeverGranted) {
   EXPECT_EQ(refused_, (std::vector<std::string>{"late:RATE_LIMIT_EXCEEDED"}));
 }
 
+// --state with Redis down: a budget whose state cannot be read. Purchases are refused at
+// once (none without the fleet's guarantees); polls wait and go when it answers again; a
+// list call that cannot wait that long hears why.
+class UnreadableBudget final : public KeyBudget {
+ public:
+  explicit UnreadableBudget(KeyBudget& inner) : inner_(inner) {}
+  bool down = true;
+  Decision TryTake(const std::string& key, Purpose purpose, Clock::time_point now) override {
+    if (down) return {.wait = 1s, .unavailable = true};
+    return inner_.TryTake(key, purpose, now);
+  }
+  void Release(const std::string& key, SlotId slot, Clock::time_point now, bool sent) override {
+    inner_.Release(key, slot, now, sent);
+  }
+  void PauseUntil(const std::string& key, Clock::time_point until, Clock::time_point now) override {
+    inner_.PauseUntil(key, until, now);
+  }
+  double RecentPurchaseRate(const std::string& key, Clock::time_point now) override {
+    return inner_.RecentPurchaseRate(key, now);
+  }
+  const BudgetRules& rules() const override { return inner_.rules(); }
+
+ private:
+  KeyBudget& inner_;
+};
+
+TEST_F(BudgetGateTest, WhileTheBudgetCannotBeReadPurchasesAreRefusedAndPollsWait) {
+  UnreadableBudget unreadable(budget_);
+  BudgetGate gate(unreadable, clock_.runtime(), &metrics_);
+  auto submit = [&](const std::string& name, Purpose purpose, Runtime::Clock::time_point give_up) {
+    gate.Submit(
+        "k", purpose, give_up,
+        [this, name] {
+          ran_.push_back(name);
+          return Answer{};
+        },
+        [this, name](const GatewayError& why) {
+          refused_.push_back(name + ":" + std::string(ReasonName(why.reason)));
+        });
+  };
+  submit("purchase", Purpose::kAcquire, clock_.now() + 30s);
+  submit("poll", Purpose::kPoll, kNever);
+  submit("list", Purpose::kList, clock_.now() + 500ms);
+  EXPECT_EQ(refused_,
+            (std::vector<std::string>{"purchase:STATE_UNAVAILABLE", "list:STATE_UNAVAILABLE"}));
+  clock_.Advance(5s);
+  EXPECT_TRUE(ran_.empty()) << "nothing goes while the budget cannot be read";
+  EXPECT_EQ(gate.waiting(), 1u);
+  unreadable.down = false;
+  clock_.Advance(1s);
+  EXPECT_EQ(ran_, (std::vector<std::string>{"poll"})) << "the poll goes once it answers";
+}
+
 }  // namespace
 }  // namespace ismscode::gateway

@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <barrier>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -60,16 +62,41 @@ class Replica {
       }
     }
     EXPECT_GT(grpc_port_, 0) << "the replica did not start:\n" << log_;
+    // The rest of its log is read as it comes, so that a full pipe never blocks it.
+    drain_ = std::thread([this] {
+      while (auto line = process_->ReadStderrLine(3600)) {
+        std::lock_guard lock(log_mutex_);
+        log_ += *line + "\n";
+      }
+    });
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port_),
                                    grpc::InsecureChannelCredentials());
     stub_ = v1::VerificationService::NewStub(channel_);
   }
 
+  ~Replica() {
+    process_->Signal(SIGKILL);
+    if (drain_.joinable()) drain_.join();
+  }
+
   v1::VerificationService::Stub& stub() { return *stub_; }
-  testing::Subprocess& process() { return *process_; }
   std::string Metrics() const { return Scrape(metrics_port_); }
-  // The lines it logged up to now (read as far as it wrote them, without waiting).
-  const std::string& log() const { return log_; }
+  // SIGKILL, as a crash would.
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->Wait();
+  }
+  // SIGTERM; its exit code, once its whole log is read.
+  int Stop() {
+    process_->Signal(SIGTERM);
+    if (drain_.joinable()) drain_.join();
+    return process_->Wait();
+  }
+  // Everything it logged so far.
+  std::string log() {
+    std::lock_guard lock(log_mutex_);
+    return log_;
+  }
 
   HealthCheckResponse::ServingStatus Health() {
     auto health = grpc::health::v1::Health::NewStub(channel_);
@@ -91,7 +118,9 @@ class Replica {
 
  private:
   std::unique_ptr<testing::Subprocess> process_;
+  std::mutex log_mutex_;
   std::string log_;
+  std::thread drain_;
   int grpc_port_ = 0, metrics_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::VerificationService::Stub> stub_;
@@ -284,6 +313,108 @@ TEST_F(GatewayFleetTest, ANumberIsVisibleOnEveryReplicaToItsKeyOnly) {
   EXPECT_EQ(codes[0], ExpectedCode(bought.number().id()));
 }
 
+// An AwaitCode stream read on a thread of its own, whose events the test can look at
+// while it runs.
+class OpenStream {
+ public:
+  OpenStream(Replica& replica, const std::string& number_id, int timeout_s, bool follow) {
+    v1::AwaitCodeRequest req;
+    req.set_number_id(number_id);
+    req.mutable_timeout()->set_seconds(timeout_s);
+    req.set_follow(follow);
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s + 30));
+    reader_ = replica.stub().AwaitCode(&context_, req);
+    thread_ = std::thread([this] {
+      v1::AwaitCodeEvent event;
+      while (reader_->Read(&event)) {
+        std::lock_guard lock(mutex_);
+        ++events_;
+        if (event.has_code_received()) codes_.push_back(event.code_received().code());
+      }
+      status_ = reader_->Finish();
+    });
+  }
+  ~OpenStream() {
+    context_.TryCancel();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Waits (bounded) until `ready` holds for the stream's events and codes.
+  bool AwaitThat(const std::function<bool(int events, const std::vector<std::string>&)>& ready) {
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard lock(mutex_);
+        if (ready(events_, codes_)) return true;
+      }
+      std::this_thread::sleep_for(10ms);  // bounded polling of a condition
+    }
+    return false;
+  }
+  grpc::Status Finish() {
+    thread_.join();
+    return status_;
+  }
+  std::vector<std::string> codes() {
+    std::lock_guard lock(mutex_);
+    return codes_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::AwaitCodeEvent>> reader_;
+  std::thread thread_;
+  std::mutex mutex_;
+  int events_ = 0;
+  std::vector<std::string> codes_;
+  grpc::Status status_;
+};
+
+TEST_F(GatewayFleetTest, OneReplicaPollsANumberAndWhenItIsKilledAnotherDeliversEveryCodeOnce) {
+  SmsAfter(1000);  // only the SMS this test sends
+  StartFleet(3, {"--poll-interval-ms", "200"});
+  v1::AcquireNumberResponse bought;
+  ASSERT_TRUE(Acquire(*fleet_[0], &bought).ok());
+  const std::string id = bought.number().id();
+  // A watcher on every replica, each following the number's codes for 30 s.
+  std::vector<std::unique_ptr<OpenStream>> streams;
+  for (auto& replica : fleet_)
+    streams.push_back(std::make_unique<OpenStream>(*replica, id, 30, true));
+  for (auto& s : streams) ASSERT_TRUE(s->AwaitThat([](int events, auto&) { return events > 0; }));
+
+  auto send = [&](const std::string& text) {
+    mock_.Control("POST", "numbers/" + id + "/sms", {{"text", text}, {"from", "Acme"}});
+  };
+  send("Your Acme code is 111-222");
+  for (auto& s : streams) {
+    EXPECT_TRUE(s->AwaitThat([](int, auto& codes) { return !codes.empty(); }));
+  }
+  auto polls = [&](Replica& r) {
+    return Sample(r.Metrics(),
+                  "ismscode_upstream_requests_total{endpoint=\"numbers.sms\",outcome=\"ok\"}")
+        .value_or(0);
+  };
+  std::vector<int> pollers;
+  for (int r = 0; r < 3; ++r) {
+    if (polls(*fleet_[r]) > 0) pollers.push_back(r);
+  }
+  ASSERT_EQ(pollers.size(), 1u) << "one replica polls the number for the fleet";
+  const int killed = pollers[0];
+  fleet_[killed]->Kill();
+
+  send("Your Acme code is 333-444");
+  std::vector<int> survivors;
+  for (int r = 0; r < 3; ++r) {
+    if (r == killed) continue;
+    survivors.push_back(r);
+    const grpc::Status s = streams[r]->Finish();
+    EXPECT_TRUE(s.ok()) << "replica " << r << ": " << s.error_message();
+    EXPECT_EQ(streams[r]->codes(), (std::vector<std::string>{"111222", "333444"}))
+        << "replica " << r << ": every code, once, after its poller died";
+  }
+  int new_pollers = 0;
+  for (int r : survivors) new_pollers += polls(*fleet_[r]) > 0;
+  EXPECT_EQ(new_pollers, 1) << "one survivor took the number over";
+}
+
 TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAllResumes) {
   SmsAfter(4);
   StartFleet(2, {"--poll-interval-ms", "200"});
@@ -333,6 +464,12 @@ TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAl
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(ReasonOf(s), "STATE_UNAVAILABLE");
   EXPECT_EQ(s.error_message().find(kRedisPassword), std::string::npos);
+  // Without a request id, the key's budget is what cannot be read: refused as fast.
+  const auto asked_again = std::chrono::steady_clock::now();
+  const grpc::Status no_id = Acquire(*fleet_[1], &refused, "", /*max_wait_s=*/30);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked_again, 5s);
+  EXPECT_EQ(no_id.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ReasonOf(no_id), "STATE_UNAVAILABLE");
   EXPECT_EQ(MockAnswers("numbers.request", 200), purchases_before) << "nothing bought";
 
   redis_.Start();  // empty: a restart without persistence
@@ -360,12 +497,9 @@ TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAl
   EXPECT_EQ(MockAnswers("numbers.request", 200), purchases_before + 1);
   // Nothing the replicas logged carries the Redis password or the API key.
   for (auto& replica : fleet_) {
-    replica->process().Signal(SIGTERM);
-    std::string log;
-    while (auto line = replica->process().ReadStderrLine()) log += *line + "\n";
-    EXPECT_EQ(replica->process().Wait(), 0);
-    EXPECT_EQ((replica->log() + log).find(kRedisPassword), std::string::npos);
-    EXPECT_EQ((replica->log() + log).find(kKey), std::string::npos);
+    EXPECT_EQ(replica->Stop(), 0);
+    EXPECT_EQ(replica->log().find(kRedisPassword), std::string::npos);
+    EXPECT_EQ(replica->log().find(kKey), std::string::npos);
   }
 }
 

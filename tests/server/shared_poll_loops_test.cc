@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <vector>
 
+#include "server/redis_subscriber.h"
 #include "tests/server/redis_test_client.h"
 
 namespace ismscode::gateway {
@@ -87,6 +91,56 @@ TEST_F(SharedPollLoopsTest, DamagedStateIsAnErrorNotACrash) {
   }
   server_.Stop();
   EXPECT_EQ(a.loops->Lead("num_1").status().code(), absl::StatusCode::kUnavailable);
+}
+
+// The fan-out: every replica's listener hears the id of a number with new SMS, once per
+// new list, and again after Redis comes back (a resync, then new messages).
+TEST_F(SharedPollLoopsTest, NewSmsAreAnnouncedToEveryListenerAcrossARedisRestart) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> heard;
+  int connects = 0;
+  auto url = ParseStateUrl(server_.url());
+  ASSERT_TRUE(url.ok());
+  RedisSubscriber listener({.connection = {.url = *url},
+                            .channel = std::string(SharedPollLoops::kChannel),
+                            .on_message =
+                                [&](const std::string& id) {
+                                  std::lock_guard lock(mutex);
+                                  heard.push_back(id);
+                                  changed.notify_all();
+                                },
+                            .on_connect =
+                                [&] {
+                                  std::lock_guard lock(mutex);
+                                  ++connects;
+                                  changed.notify_all();
+                                }});
+  auto await = [&](auto ready) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 10s, ready);
+  };
+  ASSERT_TRUE(await([&] { return connects == 1; }));
+  Replica a = NewReplica("a");
+  ASSERT_TRUE(*a.loops->Publish("num_1", {Sms("Your code: 583920", 1)}, 20min));
+  ASSERT_FALSE(*a.loops->Publish("num_1", {Sms("Your code: 583920", 1)}, 20min));
+  ASSERT_TRUE(*a.loops->Publish("num_2", {Sms("Your code: 112233", 2)}, 20min));
+  ASSERT_TRUE(await([&] { return heard.size() == 2; }));
+  EXPECT_EQ(heard, (std::vector<std::string>{"num_1", "num_2"})) << "nothing new, no message";
+
+  server_.Stop();
+  server_.Start();
+  ASSERT_TRUE(await([&] { return connects == 2; })) << "subscribed again by itself";
+  // The publisher's own connection died with the server: its next call fails, the one
+  // after connects again.
+  absl::StatusOr<bool> published = a.loops->Publish("num_3", {Sms("Your code: 445566", 3)}, 20min);
+  if (!published.ok()) published = a.loops->Publish("num_3", {Sms("Your code: 445566", 3)}, 20min);
+  ASSERT_TRUE(published.ok()) << published.status();
+  ASSERT_TRUE(*published);
+  ASSERT_TRUE(await([&] { return heard.size() == 3; }));
+  EXPECT_EQ(heard.back(), "num_3");
+  listener.Stop();
+  EXPECT_FALSE(listener.subscribed());
 }
 
 }  // namespace

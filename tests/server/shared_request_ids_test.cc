@@ -119,6 +119,31 @@ TEST_F(SharedRequestIdsTest, ALeaseThatRunsOutLeavesTheOutcomeUnknownNeverBought
   EXPECT_EQ(b.ids->TryClaim("key", "id", "attempt-b")->outcome, "late number");
 }
 
+TEST_F(SharedRequestIdsTest, AnOwnerThatSentNothingFreesItsIdEvenAfterItsLeaseRanOut) {
+  // Redis was away longer than the lease: the fleet took the id for unknown meanwhile.
+  Replica slow = NewReplica("slow", 50ms), b = NewReplica("b");
+  ASSERT_EQ(slow.ids->TryClaim("key", "id", "attempt-slow")->state, State::kClaimed);
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  State seen = State::kRunning;
+  while (seen == State::kRunning && std::chrono::steady_clock::now() < give_up) {
+    seen = b.ids->TryClaim("key", "id", "attempt-b")->state;
+  }
+  ASSERT_EQ(seen, State::kUnknown);
+  ASSERT_TRUE(b.ids->Release("key", "id", "attempt-b").ok());
+  EXPECT_EQ(b.ids->TryClaim("key", "id", "attempt-b")->state, State::kUnknown)
+      << "only the owner knows nothing was sent";
+  ASSERT_TRUE(slow.ids->Release("key", "id", "attempt-slow").ok());
+  EXPECT_EQ(b.ids->TryClaim("key", "id", "attempt-b")->state, State::kClaimed);
+}
+
+TEST_F(SharedRequestIdsTest, AnOutcomeIsRecordedEvenWhenRedisLostTheClaim) {
+  Replica a = NewReplica("a"), b = NewReplica("b");
+  ASSERT_EQ(a.ids->TryClaim("key", "id", "attempt-a")->state, State::kClaimed);
+  ASSERT_TRUE(a.redis->Command({"FLUSHALL"}).ok());  // as a restart without persistence
+  ASSERT_TRUE(*a.ids->Record("key", "id", "attempt-a", "the number"));
+  EXPECT_EQ(b.ids->TryClaim("key", "id", "attempt-b")->outcome, "the number");
+}
+
 TEST_F(SharedRequestIdsTest, TheApiKeyIsNeverStoredAndRedisDownIsUnavailable) {
   Replica a = NewReplica("a");
   ASSERT_EQ(a.ids->TryClaim("sk-live-very-secret", "id", "attempt-a")->state, State::kClaimed);
