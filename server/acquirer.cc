@@ -109,7 +109,8 @@ struct Acquirer::Job {
   std::optional<GatewayError> last_error;  // of the last attempt, for a late end
   std::string attempt;                     // --state: this job's own name for its claim
   // Guarded by mutex_:
-  bool claimed = false;  // --state: it holds its request id's claim in the fleet
+  bool claimed = false;               // --state: it holds its request id's claim in the fleet
+  Clock::time_point lease_confirmed;  // --state: when Redis last said the claim is its
   enum class State { kReady, kQueued, kSending, kPaused, kDone } state = State::kReady;
   BudgetGate::Ticket gate_ticket = 0;  // while queued; 0 while Submit is under way
   uint64_t submissions = 0;            // which Submit the ticket belongs to
@@ -271,6 +272,7 @@ void Acquirer::Claim(const std::shared_ptr<Job>& job) {
         MutexLock lock(mutex_);
         ended = job->state == Job::State::kDone;
         job->claimed = !ended;
+        job->lease_confirmed = runtime_.now();
       }
       // Cancelled (or stopped) while the claim was on its way: nothing was bought, and
       // the id is free again at once.
@@ -318,7 +320,11 @@ void Acquirer::RenewLater(const std::shared_ptr<Job>& job) {
         if (job->state == Job::State::kDone) return;
       }
       // A renewal that fails is tried again at the next quarter; the lease has three.
-      (void)options_.shared_ids->Renew(job->key, job->request.request_id, job->attempt);
+      auto renewed = options_.shared_ids->Renew(job->key, job->request.request_id, job->attempt);
+      if (renewed.ok() && *renewed) {
+        MutexLock lock(mutex_);
+        job->lease_confirmed = runtime_.now();
+      }
       RenewLater(job);
     });
   });
@@ -502,7 +508,7 @@ void Acquirer::Step(const std::shared_ptr<Job>& job) {
 }
 
 BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
-  bool claimed;
+  bool confirm_lease;
   {
     MutexLock lock(mutex_);
     if (job->state == Job::State::kDone) return {.sent = false};
@@ -514,9 +520,11 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
     }
     job->state = Job::State::kSending;
     job->gate_ticket = 0;
-    claimed = job->claimed;
+    // A lease confirmed within its first quarter cannot have run out yet.
+    confirm_lease =
+        job->claimed && runtime_.now() - job->lease_confirmed > options_.shared_lease / 4;
   }
-  if (claimed) {
+  if (confirm_lease) {
     // The claim must still be this job's when the purchase goes: a lease that ran out
     // (Redis was away for longer) is "unknown" to the rest of the fleet, and so it stays.
     auto held = options_.shared_ids->Renew(job->key, job->request.request_id, job->attempt);
@@ -525,6 +533,7 @@ BudgetGate::Answer Acquirer::Attempt(const std::shared_ptr<Job>& job) {
               .then = [this, job] { Finish(job, {.error = StateUnavailableError()}); }};
     }
     MutexLock lock(mutex_);
+    job->lease_confirmed = runtime_.now();
     if (Abandoned(*job) || PastDeadline(*job)) {  // the caller left while Redis answered
       job->state = Job::State::kReady;
       return {.sent = false, .then = [this, job] { Step(job); }};

@@ -284,6 +284,7 @@ void PollHub::FleetTurn(const std::string& number_id, uint64_t loop) {
       auto it = entries_.find(number_id);
       if (it == entries_.end() || it->second.loop != loop) return;
       it->second.leads = true;
+      it->second.led_at = runtime_.now();
     }
     return PlanAndPoll(number_id, loop);
   }
@@ -433,12 +434,16 @@ void PollHub::Heartbeat(const std::string& number_id, uint64_t loop) {
 BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop) {
   // The lease may have gone to another replica while the poll waited for its slot: then
   // that one polls, and this one sends nothing and follows.
+  bool confirm_lead = false;
   if (options_.shared) {
-    {
-      MutexLock lock(mutex_);
-      auto it = entries_.find(number_id);
-      if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
-    }
+    MutexLock lock(mutex_);
+    auto it = entries_.find(number_id);
+    if (it == entries_.end() || it->second.loop != loop) return {.sent = false};
+    // The lease lasts at least three intervals: one confirmed within the last is still
+    // this replica's.
+    confirm_lead = runtime_.now() - it->second.led_at > options_.interval;
+  }
+  if (confirm_lead) {
     auto lead = options_.shared->Lead(number_id);
     if (!lead.ok() || !*lead) {
       {
@@ -456,6 +461,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     }
   }
   WatchedNumber number;
+  size_t listed = 0;  // SMS the loop knew before this poll
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
@@ -467,9 +473,11 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     it->second.state = Entry::State::kPolling;
     it->second.last_poll = runtime_.now();
     number = it->second.number;
+    listed = it->second.sms.size();
   }
   auto result = upstream_.ListSms(number.key, number.id);
-  if (options_.shared && result.ok()) {
+  // Only a longer list is news for the other replicas (it never shrinks).
+  if (options_.shared && result.ok() && result.value->size() > listed) {
     // For the other replicas' watchers. Unreachable: they read it after the next poll.
     const auto keep = std::chrono::ceil<std::chrono::milliseconds>(
         number.expires_at - std::chrono::system_clock::now() + kPublishedFor);

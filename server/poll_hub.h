@@ -132,8 +132,9 @@ class PollHub {
     std::map<const PollWatcher*, Runtime::Clock::time_point> deadlines;
     std::optional<Runtime::Clock::time_point> last_poll;  // when the last poll went out
     enum class State { kIdle, kQueued, kPolling } state = State::kIdle;
-    BudgetGate::Ticket ticket = 0;  // while queued
-    bool leads = false;             // --state: this replica held the number's lease lately
+    BudgetGate::Ticket ticket = 0;      // while queued
+    bool leads = false;                 // --state: this replica held the number's lease lately
+    Runtime::Clock::time_point led_at;  // --state: when it last confirmed so
     // The loop's next timer (next poll, or next heartbeat while queued): cancelled when
     // the loop ends, so an ended loop holds nothing until its timer would have come due.
     std::optional<Runtime::TimerId> timer;
