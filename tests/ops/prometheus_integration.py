@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The operations side against a real Prometheus (Debian's): the launcher's mock and
-gateway (tests/conformance/harness), a known workload through the gateway (codes, a
+gateway (tests/conformance/harness, --fleet: its gateway shares its state through a
+redis-server), a known workload through the gateway (codes, a
 timeout, a stock-out, a 402, a 429, an upstream 503, polls held back by the rate
 budget), then Prometheus on loopback with dashboards/prometheus/prometheus.yml (targets
 and intervals rewritten) and its rules. It checks:
@@ -73,6 +74,9 @@ class Stack:
         self.launcher = subprocess.Popen(
             [os.path.join(ROOT, "tests/conformance/harness"), "--bin-dir", BIN_DIR,
              "--scenario", "ci-fast", "--poll-interval-ms", "200",
+             # The gateway as one of a fleet (--state, a redis-server of the launcher's):
+             # the state store's panels have series too.
+             "--fleet",
              # A small budget per key, so polls wait for it (the throttling panels).
              "--gateway-arg=--rate-limit=4", "--gateway-arg=--rate-window=1"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
