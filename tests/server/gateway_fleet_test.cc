@@ -415,6 +415,72 @@ TEST_F(GatewayFleetTest, OneReplicaPollsANumberAndWhenItIsKilledAnotherDeliversE
   EXPECT_EQ(new_pollers, 1) << "one survivor took the number over";
 }
 
+TEST_F(GatewayFleetTest, AHungRedisHangsNoCallAndNoStream) {
+  SmsAfter(1000);
+  StartFleet(2, {"--poll-interval-ms", "200"});
+  v1::AcquireNumberResponse bought;
+  ASSERT_TRUE(Acquire(*fleet_[0], &bought).ok());
+  const auto opened = std::chrono::steady_clock::now();
+  OpenStream stream(*fleet_[1], bought.number().id(), /*timeout_s=*/8, /*follow=*/false);
+  ASSERT_TRUE(stream.AwaitThat([](int events, auto&) { return events > 0; }));
+  int events_before = 0;
+  stream.AwaitThat([&](int events, auto&) {
+    events_before = events;
+    return true;
+  });
+
+  redis_.Pause();  // connections stay open; nothing is answered
+  const auto asked = std::chrono::steady_clock::now();
+  v1::AcquireNumberResponse refused;
+  const grpc::Status s = Acquire(*fleet_[0], &refused, "while-hung", /*max_wait_s=*/30);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s) << "a timeout, not a hang";
+  EXPECT_EQ(ReasonOf(s), "STATE_UNAVAILABLE") << s.error_message();
+  // The stream keeps its heartbeats and ends at its own timeout, not later.
+  const grpc::Status ended = stream.Finish();
+  const auto lasted = std::chrono::steady_clock::now() - opened;
+  EXPECT_EQ(ReasonOf(ended), "CODE_WAIT_TIMEOUT") << ended.error_message();
+  EXPECT_LT(lasted, 11s);
+  int events_after = 0;
+  stream.AwaitThat([&](int events, auto&) {
+    events_after = events;
+    return true;
+  });
+  EXPECT_GE(events_after - events_before, 3) << "heartbeats went on while Redis hung";
+  for (auto& replica : fleet_) {
+    EXPECT_TRUE(replica->AwaitHealth(HealthCheckResponse::NOT_SERVING));
+  }
+
+  redis_.Resume();
+  for (auto& replica : fleet_) {
+    EXPECT_TRUE(replica->AwaitHealth(HealthCheckResponse::SERVING));
+  }
+  v1::AcquireNumberResponse later;
+  EXPECT_TRUE(Acquire(*fleet_[1], &later, "while-hung").ok()) << "nothing was bought for it";
+  EXPECT_FALSE(later.replayed());
+  EXPECT_EQ(MockAnswers("numbers.request", 200), 2);
+}
+
+TEST_F(GatewayFleetTest, A429SeenByOneReplicaPausesTheKeyOnEveryReplica) {
+  SmsAfter(1000);
+  StartFleet(2);
+  // The mock answers the next purchase on the key with 429 and Retry-After: 30.
+  mock_.Control("POST", "faults",
+                {{"kind", "rate_limit_exceeded"},
+                 {"endpoint", "numbers.request"},
+                 {"key", kKey},
+                 {"count", 1},
+                 {"retry_after_seconds", 30}});
+  v1::AcquireNumberResponse bought;
+  const grpc::Status first = Acquire(*fleet_[0], &bought);
+  ASSERT_EQ(ReasonOf(first), "RATE_LIMIT_EXCEEDED") << first.error_message();
+  // The other replica did not see it, yet holds the key back too: nothing goes upstream.
+  const double purchases = MockAnswers("numbers.request", 200);
+  const grpc::Status second = Acquire(*fleet_[1], &bought);
+  EXPECT_EQ(ReasonOf(second), "RATE_LIMIT_EXCEEDED") << second.error_message();
+  EXPECT_EQ(MockAnswers("numbers.request", 200), purchases) << "paused, not sent";
+  EXPECT_EQ(MockAnswers("numbers.request", 429), 1) << "the upstream said 429 once";
+}
+
 TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAllResumes) {
   SmsAfter(4);
   StartFleet(2, {"--poll-interval-ms", "200"});

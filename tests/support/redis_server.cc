@@ -57,6 +57,14 @@ void RedisServer::Start() {
   }
 }
 
+void RedisServer::Pause() {
+  if (process_) process_->Signal(SIGSTOP);
+}
+
+void RedisServer::Resume() {
+  if (process_) process_->Signal(SIGCONT);
+}
+
 void RedisServer::Stop() {
   if (!process_) return;
   process_->Signal(SIGKILL);

@@ -24,6 +24,10 @@ class RedisServer {
 
   void Start();  // on the same socket as before (an empty Redis: nothing persists)
   void Stop();   // SIGKILL, as a crash or a pulled plug would
+  // SIGSTOP / SIGCONT: a Redis that hangs (connections open, nothing answered), as a
+  // long fork or a stalled disk would make it.
+  void Pause();
+  void Resume();
 
  private:
   std::string password_, dir_, socket_path_;
