@@ -259,10 +259,13 @@ void Acquirer::Claim(const std::shared_ptr<Job>& job) {
   if (!claim.ok()) {
     // Redis may have run the claim and lost only its answer: settling releases it (the
     // release is the attempt's own, and a no-op otherwise).
+    bool ended;
     {
       MutexLock lock(mutex_);
-      job->claimed = true;
+      ended = job->state == Job::State::kDone;  // cancelled meanwhile: Retire is past
+      job->claimed = !ended;
     }
+    if (ended) return Settle(job, {.error = ShuttingDownError()});
     return Finish(job, {.error = StateUnavailableError()});
   }
   switch (claim->state) {
@@ -441,10 +444,10 @@ std::vector<std::pair<Acquirer::Ticket, Acquirer::Done>> Acquirer::Retire(
     running_by_request_id_.erase(job->slot);
     // A number, or an unknown outcome (UPSTREAM_TIMEOUT), stays with the id: it must
     // never buy a second number. A definite failure frees the id for another try. (With
-    // a fleet, Redis keeps it, and only there: a later record must not be hidden by an
-    // answer kept here.)
-    if (!options_.shared_ids &&
-        (outcome.number || (outcome.error && outcome.error->reason == Reason::kUpstreamTimeout))) {
+    // a fleet, an unknown outcome is kept in Redis only: a later record there must not
+    // be hidden by an answer kept here. A number is final, and kept here too.)
+    const bool unknown = outcome.error && outcome.error->reason == Reason::kUpstreamTimeout;
+    if (outcome.number || (unknown && !options_.shared_ids)) {
       const auto now = runtime_.now();
       ForgetOldRequestIds(now);
       by_request_id_[job->slot] = Answered{.at = now, .outcome = outcome};

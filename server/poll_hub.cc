@@ -279,13 +279,25 @@ void PollHub::FleetTurn(const std::string& number_id, uint64_t loop) {
   }
   auto lead = options_.shared->Lead(number_id);
   if (lead.ok() && *lead) {
+    std::string key;
+    bool ended = false;
     {
       MutexLock lock(mutex_);
       auto it = entries_.find(number_id);
-      if (it == entries_.end() || it->second.loop != loop) return;
-      it->second.leads = true;
-      it->second.led_at = runtime_.now();
+      ended = it == entries_.end() || it->second.loop != loop;
+      if (!ended) {
+        it->second.leads = true;
+        it->second.led_at = runtime_.now();
+        key = it->second.number.key;
+      }
     }
+    if (ended) {
+      // The loop ended while Redis answered: the lease is nobody's here.
+      (void)options_.shared->Resign(number_id);
+      return;
+    }
+    // Read here, on a worker and outside the hub's lock, so that the plan finds it fresh.
+    gate_.budget().RecentPurchaseRate(key, runtime_.now());
     return PlanAndPoll(number_id, loop);
   }
   // Another replica polls the number: what it found so far, for this replica's watchers.
@@ -299,7 +311,11 @@ void PollHub::FleetTurn(const std::string& number_id, uint64_t loop) {
     auto it = entries_.find(number_id);
     if (it == entries_.end() || it->second.loop != loop) return;
     Entry& e = it->second;
+    // Another turn of the loop (a pub/sub announcement's) led and queued a poll meanwhile:
+    // it reports.
+    if (e.state != Entry::State::kIdle) return;
     e.leads = false;
+    if (published.ok()) e.published = std::max(e.published, published->size());
     // Lists only grow (the upstream lists every SMS of a number each time).
     if (published.ok() && published->size() > e.sms.size()) e.sms = *std::move(published);
     watchers = e.watchers;
@@ -461,7 +477,7 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     }
   }
   WatchedNumber number;
-  size_t listed = 0;  // SMS the loop knew before this poll
+  size_t published = 0;  // --state: SMS the fleet's store is known to hold
   {
     MutexLock lock(mutex_);
     auto it = entries_.find(number_id);
@@ -473,16 +489,22 @@ BudgetGate::Answer PollHub::RunPoll(const std::string& number_id, uint64_t loop)
     it->second.state = Entry::State::kPolling;
     it->second.last_poll = runtime_.now();
     number = it->second.number;
-    listed = it->second.sms.size();
+    published = it->second.published;
   }
   auto result = upstream_.ListSms(number.key, number.id);
-  // Only a longer list is news for the other replicas (it never shrinks).
-  if (options_.shared && result.ok() && result.value->size() > listed) {
-    // For the other replicas' watchers. Unreachable: they read it after the next poll.
+  // Only a list longer than the store's is news for the other replicas (it never
+  // shrinks). Unreachable: it goes with the next poll, which finds the store behind.
+  if (options_.shared && result.ok() && result.value->size() > published) {
     const auto keep = std::chrono::ceil<std::chrono::milliseconds>(
         number.expires_at - std::chrono::system_clock::now() + kPublishedFor);
-    (void)options_.shared->Publish(number.id, *result.value,
-                                   std::max(keep, std::chrono::milliseconds(60000)));
+    if (options_.shared
+            ->Publish(number.id, *result.value, std::max(keep, std::chrono::milliseconds(60000)))
+            .ok()) {
+      MutexLock lock(mutex_);
+      if (auto it = entries_.find(number.id); it != entries_.end() && it->second.loop == loop) {
+        it->second.published = std::max(it->second.published, result.value->size());
+      }
+    }
   }
   PollReport report;
   report.next_poll_at = WallClockIn(options_.interval);

@@ -135,6 +135,7 @@ class PollHub {
     BudgetGate::Ticket ticket = 0;      // while queued
     bool leads = false;                 // --state: this replica held the number's lease lately
     Runtime::Clock::time_point led_at;  // --state: when it last confirmed so
+    size_t published = 0;               // --state: SMS the fleet's store is known to hold
     // The loop's next timer (next poll, or next heartbeat while queued): cancelled when
     // the loop ends, so an ended loop holds nothing until its timer would have come due.
     std::optional<Runtime::TimerId> timer;

@@ -83,6 +83,8 @@ void RedisSubscriber::Session() {
                 : redisConnectUnixWithTimeout(o.url.unix_path.c_str(), timeout));
   if (!c || c->err) return;
   redisSetTimeout(c.get(), timeout);
+  // A peer that vanished without a reset (a NAT's idle timeout, a lost host) is noticed.
+  if (o.url.unix_path.empty()) redisEnableKeepAlive(c.get());
   if (!o.password.empty() && !Ok(c.get(), {"AUTH", o.password})) return;
   if (!Ok(c.get(), {"SUBSCRIBE", options_.channel})) return;
   subscribed_ = true;

@@ -10,17 +10,24 @@ namespace {
 using std::chrono::milliseconds;
 
 // KEYS: slots (zset: slot id -> when it leaves the window), state (hash: paused_until,
-// tokens, refilled), purchases (zset: slot id -> when).
+// tokens, refilled), purchases (zset: slot id -> when), epoch (string).
 // ARGV: allowed (limit - floor), window, paced, burst, tokens per ms, unanswered_for,
 // purchase, purchase horizon (all ms), the new slot's id (random: unique however often
-// Redis restarts, and no key outside the API key's own cluster slot).
-// Returns {slot, wait, took_token}; slot 0: none, wait is a lower bound.
+// Redis restarts, and no key outside the API key's own cluster slot), a new epoch.
+// Returns {slot, wait, took_token, epoch}; slot 0: none, wait is a lower bound.
 const std::string kTryTake = std::string(kLuaNow) + R"lua(
+-- The key's epoch: set once, never expiring. A different one than a replica saw before
+-- means Redis lost the key's state (a restart without persistence).
+local epoch = redis.call('GET', KEYS[4])
+if not epoch then
+  epoch = ARGV[10]
+  redis.call('SET', KEYS[4], epoch)
+end
 local allowed, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local paced, burst, rate = ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
 local unanswered, horizon = tonumber(ARGV[6]), tonumber(ARGV[8])
 local paused = tonumber(redis.call('HGET', KEYS[2], 'paused_until') or '0')
-if now < paused then return {0, paused - now, 0} end
+if now < paused then return {0, paused - now, 0, epoch} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local used = redis.call('ZCARD', KEYS[1])
 local tokens = tonumber(redis.call('HGET', KEYS[2], 'tokens') or ARGV[4])
@@ -50,18 +57,18 @@ if used < allowed and (not paced or pace == 0) then
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - horizon)
     redis.call('PEXPIRE', KEYS[3], horizon)
   end
-  return {id, 0, took}
+  return {id, 0, took, epoch}
 end
 redis.call('HSET', KEYS[2], 'tokens', tostring(tokens), 'refilled', refilled)
 redis.call('PEXPIRE', KEYS[2], keep)
-if used < allowed then return {0, pace, 0} end
+if used < allowed then return {0, pace, 0, epoch} end
 -- The first slots to leave the window; an unanswered one leaves no sooner than a window
 -- from now (as RateBudget says).
 local nth = redis.call('ZRANGE', KEYS[1], used - allowed, used - allowed, 'WITHSCORES')
 local wait = window
 if nth[2] then wait = math.min(math.max(0, tonumber(nth[2]) - now), window) end
 if paced then wait = math.max(wait, pace) end
-return {0, wait, 0}
+return {0, wait, 0, epoch}
 )lua";
 
 // KEYS: slots, state. ARGV: slot, sent, window, took_token, burst.
@@ -136,25 +143,29 @@ std::string SharedRateBudget::KeyPrefix(const std::string& key) {
 absl::StatusOr<SharedRateBudget::Decision> SharedRateBudget::TryTake(const std::string& key,
                                                                      Purpose purpose) {
   const std::string prefix = KeyPrefix(key);
-  uint64_t id;
+  uint64_t id, epoch;
   {
     MutexLock lock(mutex_);
     id = (random_() >> 1) | 1;  // non-zero; it travels as a string, so exactly
+    epoch = random_();
   }
   auto reply = redis_.Eval(
-      kTryTake, {prefix + "slots", prefix + "state", prefix + "purchases"},
+      kTryTake, {prefix + "slots", prefix + "state", prefix + "purchases", prefix + "epoch"},
       {std::to_string(rules_.limit() - rules_.Floor(purpose)), Ms(rules_.window()),
        purpose == Purpose::kAcquire ? "0" : "1", Number(rules_.burst()),
        Number(rules_.tokens_per_second() / 1000), std::to_string(unanswered_for_.count()),
-       purpose == Purpose::kAcquire ? "1" : "0", Ms(rules_.PurchaseHorizon()), std::to_string(id)});
+       purpose == Purpose::kAcquire ? "1" : "0", Ms(rules_.PurchaseHorizon()), std::to_string(id),
+       std::to_string(epoch)});
   if (!reply.ok()) return reply.status();
-  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 3) {
+  if (reply->type != RedisReply::Type::kArray || reply->elements.size() != 4 ||
+      reply->elements[3].type != RedisReply::Type::kString) {
     return ShapeError("a slot");
   }
   Decision d;
   if (reply->elements[0].type == RedisReply::Type::kString) d.slot = id;
   d.wait = milliseconds(reply->elements[1].integer);
   d.took_token = reply->elements[2].integer == 1;
+  d.epoch = reply->elements[3].text;
   return d;
 }
 

@@ -36,6 +36,9 @@ class SharedRateBudget {
     std::optional<uint64_t> slot;
     bool took_token = false;            // with a slot: it took one of the pacer's tokens
     std::chrono::milliseconds wait{0};  // without: a lower bound on the wait for one
+    // The key's epoch in Redis: it changes only when Redis lost the key's state (a
+    // restart without persistence), and with it the requests of the last window.
+    std::string epoch;
   };
 
   SharedRateBudget(RedisClient& redis, BudgetRules rules, std::chrono::milliseconds unanswered_for);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "server/metrics.h"
 
 namespace ismscode::gateway {
@@ -27,9 +28,29 @@ KeyBudget::Decision FleetBudget::TryTake(const std::string& key, Purpose purpose
   }
   auto taken = shared_.TryTake(key, purpose);
   if (!taken.ok()) return {.wait = kRetryUnavailable, .unavailable = true};
+  bool lost = false;
+  {
+    MutexLock lock(mutex_);
+    auto [seen, first] = epochs_.try_emplace(key, taken->epoch);
+    if (!first && seen->second != taken->epoch) {
+      // Redis lost the key's state (restarted empty): the requests of the last window
+      // are forgotten there, but the upstream still counts them. Nothing goes for this
+      // key from this replica for a window, so that the fleet never exceeds the limit.
+      seen->second = taken->epoch;
+      paused_until_[key] = now + rules().window();
+      lost = true;
+    }
+    if (!lost && taken->slot) took_token_[*taken->slot] = taken->took_token;
+  }
+  if (lost) {
+    LogLine("warning",
+            "the state store lost a key's rate window (Redis restarted without persistence?): "
+            "the key waits one window on this replica",
+            {{"window_seconds", std::chrono::duration<double>(rules().window()).count()}});
+    if (taken->slot) (void)shared_.Release(key, *taken, /*sent=*/false);
+    return {.wait = rules().window()};
+  }
   if (!taken->slot) return {.wait = taken->wait};
-  MutexLock lock(mutex_);
-  took_token_[*taken->slot] = taken->took_token;
   return {.slot = *taken->slot};
 }
 
@@ -68,7 +89,8 @@ double FleetBudget::RecentPurchaseRate(const std::string& key, Clock::time_point
   }
   auto rate = shared_.RecentPurchaseRate(key);
   MutexLock lock(mutex_);
-  if (rates_.size() > kRatesKept) {  // many caller keys: forget the stale ones
+  if (epochs_.size() > kRatesKept) epochs_.clear();  // a fresh start is a safe one
+  if (rates_.size() > kRatesKept) {                  // many caller keys: forget the stale ones
     std::erase_if(rates_, [&](const auto& kv) { return now - kv.second.read_at > kRateFresh; });
   }
   Rate& r = rates_[key];

@@ -27,7 +27,9 @@ class GatewayMetrics;
 // says `unavailable` and to ask again in a second. A slot whose release cannot reach
 // Redis stays counted there until it leaves on its own (SharedRateBudget's
 // unanswered_for, which covers the longest request and a window after it). A 429 pauses
-// the key here at once, and in Redis for the fleet. Thread-safe.
+// the key here at once, and in Redis for the fleet. When Redis loses a key's state (it
+// restarted without persistence: the key's epoch changed), the key waits a window on
+// this replica, as the upstream still counts the requests Redis forgot. Thread-safe.
 class FleetBudget final : public KeyBudget {
  public:
   explicit FleetBudget(SharedRateBudget& shared) : shared_(shared) {}
@@ -51,6 +53,8 @@ class FleetBudget final : public KeyBudget {
   std::unordered_map<std::string, Rate> rates_ GUARDED_BY(mutex_);
   // 429 pauses this replica saw, kept here too (Redis may not have heard of them).
   std::unordered_map<std::string, Clock::time_point> paused_until_ GUARDED_BY(mutex_);
+  // Each key's epoch in Redis as this replica last saw it (see SharedRateBudget).
+  std::unordered_map<std::string, std::string> epochs_ GUARDED_BY(mutex_);
 };
 
 // Everything a gateway shares with the rest of its fleet (--state): one connection to

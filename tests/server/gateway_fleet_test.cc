@@ -483,7 +483,8 @@ TEST_F(GatewayFleetTest, A429SeenByOneReplicaPausesTheKeyOnEveryReplica) {
 
 TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAllResumes) {
   SmsAfter(4);
-  StartFleet(2, {"--poll-interval-ms", "200"});
+  // A 2 s window: after Redis comes back empty, each key waits one window.
+  StartFleet(2, {"--poll-interval-ms", "200", "--rate-window", "2"});
   v1::AcquireNumberResponse bought;
   ASSERT_TRUE(Acquire(*fleet_[0], &bought).ok());
   ASSERT_TRUE(fleet_[0]->AwaitHealth(HealthCheckResponse::SERVING));
@@ -556,17 +557,21 @@ TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAl
 
   // The request id that was refused buys now, once.
   v1::AcquireNumberResponse later;
-  ASSERT_TRUE(Acquire(*fleet_[1], &later, "during-outage").ok());
+  ASSERT_TRUE(Acquire(*fleet_[1], &later, "during-outage", /*max_wait_s=*/10).ok());
   EXPECT_FALSE(later.replayed());
   ASSERT_TRUE(Acquire(*fleet_[0], &later, "during-outage").ok());
   EXPECT_TRUE(later.replayed());
   EXPECT_EQ(MockAnswers("numbers.request", 200), purchases_before + 1);
-  // Nothing the replicas logged carries the Redis password or the API key.
+  // Nothing the replicas logged carries the Redis password or the API key; the replicas
+  // that had used the key saw that Redis lost its window, and waited one.
+  int noticed = 0;
   for (auto& replica : fleet_) {
     EXPECT_EQ(replica->Stop(), 0);
     EXPECT_EQ(replica->log().find(kRedisPassword), std::string::npos);
     EXPECT_EQ(replica->log().find(kKey), std::string::npos);
+    noticed += replica->log().find("the state store lost a key's rate window") != std::string::npos;
   }
+  EXPECT_GE(noticed, 1);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "server/state_store.h"
 #include "tests/server/redis_test_client.h"
 
 namespace ismscode::gateway {
@@ -141,6 +142,42 @@ TEST_F(SharedRateBudgetTest, TheApiKeyIsNeverStored) {
   EXPECT_EQ(SharedRateBudget::KeyPrefix("sk-live-very-secret"),
             SharedRateBudget::KeyPrefix("sk-live-very-secret"));
   EXPECT_NE(SharedRateBudget::KeyPrefix("a"), SharedRateBudget::KeyPrefix("b"));
+}
+
+TEST_F(SharedRateBudgetTest, AKeysEpochChangesOnlyWhenRedisLosesItsState) {
+  Replica a = NewReplica(), b = NewReplica();
+  const std::string first = a.budget->TryTake("key-1", Purpose::kAcquire)->epoch;
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(b.budget->TryTake("key-1", Purpose::kPoll)->epoch, first) << "one epoch per key";
+  EXPECT_NE(a.budget->TryTake("key-2", Purpose::kAcquire)->epoch, first) << "its own per key";
+  server_.Stop();
+  server_.Start();  // empty: no persistence
+  auto again = a.budget->TryTake("key-1", Purpose::kAcquire);
+  if (!again.ok()) again = a.budget->TryTake("key-1", Purpose::kAcquire);  // its connection died
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_NE(again->epoch, first);
+}
+
+// When Redis comes back empty, the requests of its last window are forgotten there but
+// not by the upstream: a replica that had used the key holds it for a window.
+TEST_F(SharedRateBudgetTest, AReplicaHoldsAKeyAWindowWhenRedisForgotIt) {
+  Replica a = NewReplica({.limit = 10, .window = 30s});
+  FleetBudget fleet(*a.budget);
+  const auto now = KeyBudget::Clock::now();
+  const KeyBudget::Decision before = fleet.TryTake("used", Purpose::kAcquire, now);
+  ASSERT_TRUE(before.slot);
+  fleet.Release("used", *before.slot, now, /*sent=*/true);
+  server_.Stop();
+  server_.Start();
+  KeyBudget::Decision after = fleet.TryTake("used", Purpose::kAcquire, now);
+  if (after.unavailable) after = fleet.TryTake("used", Purpose::kAcquire, now);
+  EXPECT_FALSE(after.slot);
+  EXPECT_FALSE(after.unavailable);
+  EXPECT_EQ(after.wait, 30s);
+  EXPECT_FALSE(fleet.TryTake("used", Purpose::kAcquire, now + 29s).slot);
+  EXPECT_TRUE(fleet.TryTake("used", Purpose::kAcquire, now + 30s).slot) << "after one window";
+  EXPECT_TRUE(fleet.TryTake("never-used", Purpose::kAcquire, now).slot)
+      << "a key this replica had not used sent nothing in that window";
 }
 
 TEST_F(SharedRateBudgetTest, WithRedisDownEveryStepIsUnavailable) {
