@@ -16,6 +16,7 @@ struct RawFlags {
   std::string poll_policy = "likely";
   int64_t rate_window_seconds = 60;
   int64_t list_cache_seconds = 600;
+  int64_t upstream_read_timeout_ms = 10000;
   std::string api_key_file, tls_cert, tls_key, token_file;
   std::string metrics_listen = "127.0.0.1:9464";
   std::string state, state_password_file;
@@ -35,6 +36,10 @@ std::unique_ptr<CLI::App> MakeApp(GatewayConfig& c, RawFlags& raw) {
   app->add_option("--api-key-file", raw.api_key_file, "read the upstream key from FILE");
   app->add_option("--ca-file", c.options.upstream.ca_file,
                   "trust this PEM CA for an HTTPS upstream (default: the system's)");
+  app->add_option("--upstream-read-timeout-ms", raw.upstream_read_timeout_ms,
+                  "how long an upstream answer may take (reading it, and sending the request); "
+                  "a purchase unanswered in time is UPSTREAM_TIMEOUT")
+      ->check(CLI::Range(int64_t{100}, int64_t{600'000}));
   app->add_option("--poll-interval-ms", raw.poll_interval_ms,
                   "the least time between two SMS polls of one number (the provider's advice); "
                   "while the key's budget has room, every number is polled this often")
@@ -123,6 +128,7 @@ absl::StatusOr<GatewayConfig> ParseGatewayFlags(int argc, const char* const* arg
     c.options.poll_max_gap = c.options.poll_interval;  // the default gap, under a long interval
   }
   c.options.rate_window = std::chrono::seconds(raw.rate_window_seconds);
+  c.options.upstream.read_timeout = std::chrono::milliseconds(raw.upstream_read_timeout_ms);
   c.options.list_cache_ttl = std::chrono::seconds(raw.list_cache_seconds);
   c.options.metrics_listen = raw.metrics_listen == "off" ? "" : raw.metrics_listen;
 

@@ -178,6 +178,18 @@ TEST(GatewayFlags, StateNamesRedisAndItsPasswordComesFromTheEnvironmentOrAFile) 
   EXPECT_NE(alone.status().message().find("--state"), std::string::npos);
 }
 
+TEST(GatewayFlags, TheUpstreamReadTimeout) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->options.upstream.read_timeout, std::chrono::milliseconds(10000));
+  auto c = Parse({"--upstream-read-timeout-ms", "2500"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->options.upstream.read_timeout, std::chrono::milliseconds(2500));
+  auto zero = Parse({"--upstream-read-timeout-ms", "0"});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("--upstream-read-timeout-ms"), std::string::npos);
+}
+
 TEST(GatewayFlags, HelpIsGeneratedFromTheDefinitions) {
   auto c = Parse({"--help"});
   ASSERT_TRUE(c.ok());

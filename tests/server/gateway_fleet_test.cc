@@ -171,6 +171,16 @@ class GatewayFleetTest : public ::testing::Test {
     return sum;
   }
 
+  // Purchases that reached the mock, answered or not (its journal records each on arrival).
+  int Purchases() {
+    int n = 0;
+    const nlohmann::ordered_json journal = testing::Body(mock_.Control("GET", "journal"));
+    for (const auto& e : journal["entries"]) {
+      n += e["endpoint"] == "numbers.request";
+    }
+    return n;
+  }
+
   std::string ExpectedCode(const std::string& id) {
     return testing::Body(mock_.Control("GET", "numbers/" + id))["number"]["sms"][0]["code"];
   }
@@ -480,6 +490,45 @@ TEST_F(GatewayFleetTest, A429SeenByOneReplicaPausesTheKeyOnEveryReplica) {
   EXPECT_EQ(ReasonOf(second), "RATE_LIMIT_EXCEEDED") << second.error_message();
   EXPECT_EQ(MockAnswers("numbers.request", 200), purchases) << "paused, not sent";
   EXPECT_EQ(MockAnswers("numbers.request", 429), 1) << "the upstream said 429 once";
+}
+
+TEST_F(GatewayFleetTest, AReplicaThatDiesMidPurchaseLeavesItsIdUnknownNeverBoughtAgain) {
+  SmsAfter(1000);
+  // Answers within 4 s: a purchase's lease is 2 x (3 + 2 x 4 + 5) = 32 s.
+  StartFleet(2, {"--upstream-read-timeout-ms", "4000"});
+  // The mock buys the number, then never answers.
+  mock_.Control("POST", "faults",
+                {{"kind", "hang"},
+                 {"endpoint", "numbers.request"},
+                 {"key", kKey},
+                 {"count", 1},
+                 {"phase", "after"},
+                 {"hang_seconds", 60}});
+  std::thread buyer([&] {
+    v1::AcquireNumberResponse lost;
+    Acquire(*fleet_[0], &lost, "dies-mid-purchase");  // its replica dies under it
+  });
+  // The purchase is at the mock (its journal records it on arrival): the buyer dies now,
+  // before its 4 s read timeout could record anything.
+  for (int i = 0; Purchases() < 1; ++i) {
+    ASSERT_LT(i, 100000) << "the purchase never reached the mock";
+  }
+  fleet_[0]->Kill();
+  buyer.join();
+
+  // The other replica waits for the buyer's lease, then says what it knows: not whether
+  // a number was bought, so it buys none.
+  const auto asked = std::chrono::steady_clock::now();
+  v1::AcquireNumberResponse unknown;
+  const grpc::Status s = Acquire(*fleet_[1], &unknown, "dies-mid-purchase");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_EQ(ReasonOf(s), "UPSTREAM_TIMEOUT") << s.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 45s) << "within the lease, not for ever";
+  const grpc::Status again = Acquire(*fleet_[1], &unknown, "dies-mid-purchase");
+  EXPECT_EQ(ReasonOf(again), "UPSTREAM_TIMEOUT") << "for good";
+  v1::AcquireNumberResponse other;
+  EXPECT_TRUE(Acquire(*fleet_[1], &other, "another-id").ok());
+  EXPECT_EQ(Purchases(), 2) << "the lost purchase and the other id's: never the same id twice";
 }
 
 TEST_F(GatewayFleetTest, WhileRedisIsDownPurchasesFailFastAndStreamsSayWhyThenAllResumes) {
