@@ -92,14 +92,18 @@ void BudgetGate::Dispatch(const std::string& key) {
           continue;
         }
         waiting_.erase(it->ticket);
+        // Why it could not go: what the budget said last time it was asked.
         refusals.emplace_back(std::move(it->refused),
-                              BudgetSpentError(std::chrono::milliseconds(0)));
+                              q->second.unavailable
+                                  ? StateUnavailableError()
+                                  : BudgetSpentError(std::chrono::milliseconds(0)));
         it = waiters.erase(it);
       }
       Clock::duration wait{};
       bool unavailable = false;  // the budget's state could not be read
       while (!waiters.empty()) {
         const KeyBudget::Decision d = budget_.TryTake(key, purpose, now);
+        if (d.slot) q->second.unavailable = false;
         if (d.unavailable && purpose == Purpose::kAcquire) {
           // No purchase without the fleet's guarantees: refused now, not after a wait.
           for (Waiter& w : waiters) {
@@ -118,6 +122,7 @@ void BudgetGate::Dispatch(const std::string& key) {
         }
         if (d.slot) budget_.Release(key, *d.slot, now, /*sent=*/false);
         unavailable = d.unavailable;
+        q->second.unavailable = d.unavailable;
         wait = std::max(d.slot ? Clock::duration{} : d.wait, higher_wait.value_or(wait));
         break;
       }

@@ -76,6 +76,7 @@ class BudgetGate {
   struct Queue {
     std::deque<Waiter> by_purpose[3];  // indexed by Purpose
     std::optional<Clock::time_point> timer_at;
+    bool unavailable = false;  // the budget's state could not be read when last asked
     bool empty() const;
   };
 

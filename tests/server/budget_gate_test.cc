@@ -238,9 +238,11 @@ TEST_F(BudgetGateTest, WhileTheBudgetCannotBeReadPurchasesAreRefusedAndPollsWait
   submit("purchase", Purpose::kAcquire, clock_.now() + 30s);
   submit("poll", Purpose::kPoll, kNever);
   submit("list", Purpose::kList, clock_.now() + 500ms);
+  submit("patient list", Purpose::kList, clock_.now() + 2s);  // it waits, then hears why
   EXPECT_EQ(refused_,
             (std::vector<std::string>{"purchase:STATE_UNAVAILABLE", "list:STATE_UNAVAILABLE"}));
   clock_.Advance(5s);
+  EXPECT_EQ(refused_.back(), "patient list:STATE_UNAVAILABLE");
   EXPECT_TRUE(ran_.empty()) << "nothing goes while the budget cannot be read";
   EXPECT_EQ(gate.waiting(), 1u);
   unreadable.down = false;
