@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "mock/http_server.h"
 #include "mock/scenario.h"
@@ -37,47 +38,17 @@ namespace v1 = ismscode::harness::v1;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr const char* kKey = "bench-key-000000";
-
-// A mock that never runs out, never limits and charges nothing; no SMS for a day.
-constexpr const char* kScenario = R"({
-  "name": "bench",
-  "rate_limit": "off",
-  "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
-  "services": ["whatsapp"],
-  "offer_defaults": {"price": 0, "stock": 1000000000,
-                     "sms": {"delay": {"kind": "fixed", "seconds": 86000}}},
-  "accounts": [{"key": "bench-key-000000", "balance": 0}]
-})";
-
 struct Flags {
   int calls = 2000, numbers = 50, rounds = 3;
   double seconds = 5;
 };
 
-// The sum of every sample of `name` (any labels) in Prometheus text.
-double Sum(const std::string& exposition, const std::string& name) {
-  double sum = 0;
-  size_t line = 0;
-  while (line < exposition.size()) {
-    size_t end = exposition.find('\n', line);
-    if (end == std::string::npos) end = exposition.size();
-    const std::string_view l(exposition.data() + line, end - line);
-    if (l.starts_with(name) && l.size() > name.size() &&
-        (l[name.size()] == ' ' || l[name.size()] == '{')) {
-      sum += std::strtod(std::string(l.substr(l.rfind(' ') + 1)).c_str(), nullptr);
-    }
-    line = end + 1;
-  }
-  return sum;
-}
-
 struct Redis {
   double calls = 0, seconds = 0;
   static Redis Of(const ismscode::gateway::Gateway& g) {
     const std::string m = "\n" + g.metrics().Serialize();
-    return {Sum(m, "ismscode_state_store_requests_total"),
-            Sum(m, "ismscode_state_store_request_duration_seconds_sum")};
+    return {ismscode::bench::Sum(m, "ismscode_state_store_requests_total"),
+            ismscode::bench::Sum(m, "ismscode_state_store_request_duration_seconds_sum")};
   }
 };
 
@@ -147,7 +118,9 @@ PollResult Poll(ismscode::gateway::Gateway& gateway, int numbers, double seconds
   }
   // Measured after a second: every loop is running by then.
   std::this_thread::sleep_for(1s);  // a benchmark's warm-up, not a readiness wait
-  auto polls = [&] { return Sum("\n" + gateway.metrics().Serialize(), "ismscode_polls_total"); };
+  auto polls = [&] {
+    return ismscode::bench::Sum("\n" + gateway.metrics().Serialize(), "ismscode_polls_total");
+  };
   const double polls_before = polls();
   const Redis before = Redis::Of(gateway);
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -162,7 +135,7 @@ PollResult Poll(ismscode::gateway::Gateway& gateway, int numbers, double seconds
 std::unique_ptr<ismscode::gateway::Gateway> StartGateway(const std::string& api,
                                                          const std::string& state_url) {
   ismscode::gateway::GatewayOptions o{.upstream = {.base_url = api},
-                                      .upstream_key = kKey,
+                                      .upstream_key = ismscode::bench::kBenchKey,
                                       .poll_interval = 20ms,
                                       .rate_limit = 1000000000,
                                       .prefetch_lists = false,
@@ -187,7 +160,7 @@ int main(int argc, char** argv) {
     if (flag == "--seconds") f.seconds = std::atof(argv[i + 1]);
     if (flag == "--rounds") f.rounds = std::atoi(argv[i + 1]);
   }
-  auto scenario = ismscode::mock::ParseScenario(kScenario);
+  auto scenario = ismscode::mock::ParseScenario(ismscode::bench::kUnlimitedScenario);
   if (!scenario.ok()) return 1;
   ismscode::mock::MockService mock(*scenario, {});
   auto server = ismscode::mock::MockHttpServer::Start(mock, {});

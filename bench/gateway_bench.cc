@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "bench/load_result.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "ismscode/harness/v1/verification.grpc.pb.h"
@@ -52,7 +53,7 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr const char* kKey = "bench-key-000000";
+constexpr const char* kKey = ismscode::bench::kBenchKey;
 
 struct Flags {
   double seconds = 3;
@@ -60,24 +61,13 @@ struct Flags {
   bool callback_client = false;  // acquire: gRPC's callback client instead of the sync stub
 };
 
-// A mock that never runs out, never limits and charges nothing; SMS only when injected.
-constexpr const char* kScenario = R"({
-  "name": "bench",
-  "rate_limit": "off",
-  "countries": [{"code": "US", "name": "United States", "prefix": "+1"}],
-  "services": ["whatsapp"],
-  "offer_defaults": {"price": 0, "stock": 1000000000,
-                     "sms": {"delay": {"kind": "fixed", "seconds": 86000}}},
-  "accounts": [{"key": "bench-key-000000", "balance": 0}]
-})";
-
 // That mock, in this process.
 struct Mock {
   std::unique_ptr<ismscode::mock::MockService> service;
   std::unique_ptr<ismscode::mock::MockHttpServer> server;
 
   explicit Mock(bool real_time_clock = true) {
-    auto scenario = ismscode::mock::ParseScenario(kScenario);
+    auto scenario = ismscode::mock::ParseScenario(ismscode::bench::kUnlimitedScenario);
     if (!scenario.ok()) throw std::runtime_error(scenario.status().ToString());
     ismscode::mock::MockService::Options options;
     options.clock.frozen = !real_time_clock;
@@ -275,7 +265,9 @@ json AwaitLogLine(ismscode::testing::Subprocess& child, const std::string& messa
 int BenchAcquire(const Flags& f) {
   char scenario_path[] = "/tmp/gateway_bench_scenario_XXXXXX";
   const int fd = mkstemp(scenario_path);
-  if (fd < 0 || write(fd, kScenario, std::strlen(kScenario)) < 0) return 1;
+  if (fd < 0 || write(fd, ismscode::bench::kUnlimitedScenario,
+                      std::strlen(ismscode::bench::kUnlimitedScenario)) < 0)
+    return 1;
   close(fd);
   ismscode::testing::Subprocess mock_process(
       {ISMSCODE_MOCK_BINARY, "--port", "0", "--scenario", scenario_path});

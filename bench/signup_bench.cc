@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "common/time_format.h"
 #include "ismscode/harness/v1/verification.grpc.pb.h"
 #include "mock/clock.h"
@@ -52,19 +53,7 @@ struct Flags {
   uint64_t seed = 2026;
 };
 
-// One sample's value in Prometheus text, summed over every series whose name and labels
-// start with `prefix` (0 when none).
-double Sum(const std::string& exposition, const std::string& prefix) {
-  double total = 0;
-  size_t pos = 0;
-  while ((pos = exposition.find("\n" + prefix, pos)) != std::string::npos) {
-    const size_t line_end = exposition.find('\n', pos + 1);
-    const std::string line = exposition.substr(pos + 1, line_end - pos - 1);
-    total += std::atof(line.c_str() + line.rfind(' ') + 1);
-    pos = line_end;
-  }
-  return total;
-}
+using ismscode::bench::Sum;
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;

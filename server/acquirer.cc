@@ -39,10 +39,6 @@ GatewayError UnknownOutcomeError() {
                           "none will be bought for it"};
 }
 
-long long EpochMs(SystemTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
 }  // namespace
 
 std::string EncodeOutcome(const AcquireOutcome& outcome) {
@@ -53,7 +49,7 @@ std::string EncodeOutcome(const AcquireOutcome& outcome) {
                    {"phone", n.phone},
                    {"country", n.country},
                    {"service", n.service},
-                   {"expires_at_ms", EpochMs(n.expires_at)}};
+                   {"expires_at_ms", EpochMillis(n.expires_at)}};
   }
   if (outcome.error) {
     const GatewayError& e = *outcome.error;

@@ -100,7 +100,6 @@ void BudgetGate::Dispatch(const std::string& key) {
         it = waiters.erase(it);
       }
       Clock::duration wait{};
-      bool unavailable = false;  // the budget's state could not be read
       while (!waiters.empty()) {
         const KeyBudget::Decision d = budget_.TryTake(key, purpose, now);
         if (d.slot) q->second.unavailable = false;
@@ -121,7 +120,6 @@ void BudgetGate::Dispatch(const std::string& key) {
           continue;
         }
         if (d.slot) budget_.Release(key, *d.slot, now, /*sent=*/false);
-        unavailable = d.unavailable;
         q->second.unavailable = d.unavailable;
         wait = std::max(d.slot ? Clock::duration{} : d.wait, higher_wait.value_or(wait));
         break;
@@ -134,8 +132,9 @@ void BudgetGate::Dispatch(const std::string& key) {
           waiting_.erase(it->ticket);
           refusals.emplace_back(
               std::move(it->refused),
-              unavailable ? StateUnavailableError()
-                          : BudgetSpentError(std::chrono::ceil<std::chrono::milliseconds>(wait)));
+              q->second.unavailable
+                  ? StateUnavailableError()
+                  : BudgetSpentError(std::chrono::ceil<std::chrono::milliseconds>(wait)));
           it = waiters.erase(it);
           continue;
         }

@@ -11,7 +11,7 @@ namespace {
 // How soon a budget that could not reach Redis is asked again.
 constexpr auto kRetryUnavailable = std::chrono::seconds(1);
 constexpr auto kRateFresh = std::chrono::milliseconds(250);
-constexpr size_t kRatesKept = 1024;
+constexpr size_t kKeysKept = 1024;
 // A number is kept this long after its reservation ends (NUMBER_EXPIRED, not NOT_FOUND).
 constexpr auto kKeepExpired = std::chrono::minutes(10);
 }  // namespace
@@ -31,6 +31,8 @@ KeyBudget::Decision FleetBudget::TryTake(const std::string& key, Purpose purpose
   bool lost = false;
   {
     MutexLock lock(mutex_);
+    // Many caller keys: start over (not noticing one restart is what a new replica risks).
+    if (epochs_.size() > kKeysKept) epochs_.clear();
     auto [seen, first] = epochs_.try_emplace(key, taken->epoch);
     if (!first && seen->second != taken->epoch) {
       // Redis lost the key's state (restarted empty): the requests of the last window
@@ -89,8 +91,7 @@ double FleetBudget::RecentPurchaseRate(const std::string& key, Clock::time_point
   }
   auto rate = shared_.RecentPurchaseRate(key);
   MutexLock lock(mutex_);
-  if (epochs_.size() > kRatesKept) epochs_.clear();  // a fresh start is a safe one
-  if (rates_.size() > kRatesKept) {                  // many caller keys: forget the stale ones
+  if (rates_.size() > kKeysKept) {  // many caller keys: forget the stale ones
     std::erase_if(rates_, [&](const auto& kv) { return now - kv.second.read_at > kRateFresh; });
   }
   Rate& r = rates_[key];
